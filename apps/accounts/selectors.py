@@ -1,0 +1,91 @@
+"""Who a user is in the registry: their roles and the sites whose records they may reach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from .models import Membership, Role, Site
+
+
+@dataclass(frozen=True)
+class Access:
+    """A user's reach, computed once per request from their memberships."""
+
+    user_id: int | None
+    roles: frozenset[str]
+    site_ids: frozenset[int]
+    is_superuser: bool = False
+
+    @property
+    def is_coordinator(self) -> bool:
+        return Role.COORDINATOR in self.roles or self.is_superuser
+
+    @property
+    def is_investigator(self) -> bool:
+        return Role.INVESTIGATOR in self.roles
+
+    @property
+    def is_site_staff(self) -> bool:
+        return bool(self.site_ids)
+
+    @property
+    def sees_all_sites(self) -> bool:
+        """Coordinators (and administrators) read every site's records, pseudonymised."""
+        return self.is_coordinator
+
+    @property
+    def reaches_records(self) -> bool:
+        """Investigators reach no record-level page or endpoint."""
+        return self.is_coordinator or self.is_site_staff
+
+    @property
+    def sees_identifiers(self) -> bool:
+        """Local identifiers are for the patient's own site only."""
+        return self.is_site_staff
+
+    def can_see_identifiers_of(self, site_id: int) -> bool:
+        return site_id in self.site_ids
+
+    def can_write_site(self, site_id: int | None) -> bool:
+        """Center staff write their own sites; coordinators and administrators write any site."""
+        return site_id is not None and (site_id in self.site_ids or self.is_coordinator)
+
+    def pi_site_ids(self) -> frozenset[int]:
+        return frozenset()
+
+
+NO_ACCESS = Access(user_id=None, roles=frozenset(), site_ids=frozenset())
+
+
+def access_for_user(user) -> Access:
+    """The user's roles and sites, cached on the user object for the request."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NO_ACCESS
+    cached = getattr(user, "_registry_access", None)
+    if cached is not None:
+        return cached
+    memberships = list(Membership.objects.filter(user=user).values_list("role", "site_id", "site__active"))
+    access = Access(
+        user_id=user.pk,
+        roles=frozenset(role for role, _, _ in memberships),
+        site_ids=frozenset(site_id for role, site_id, _ in memberships if site_id is not None),
+        is_superuser=user.is_superuser,
+    )
+    user._registry_access = access
+    return access
+
+
+def site_list_for_user(*, user) -> QuerySet[Site]:
+    """Sites the user may read (and choose when creating a record)."""
+    access = access_for_user(user)
+    if access.sees_all_sites:
+        return Site.objects.all()
+    return Site.objects.filter(pk__in=access.site_ids)
+
+
+def writable_sites_for_user(*, user) -> QuerySet[Site]:
+    access = access_for_user(user)
+    qs = Site.objects.filter(active=True)
+    return qs if access.is_coordinator else qs.filter(pk__in=access.site_ids)

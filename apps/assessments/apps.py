@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AssessmentsConfig(AppConfig):
+    """Locked decision-model assessments made at enrollment, and the calculator."""
+
+    name = "apps.assessments"
+    label = "assessments"
+    verbose_name = "Decision-model assessments"

@@ -1,0 +1,490 @@
+"""The case report form (DESIGN §3): patient, ICI-1 course, irAEs, rechallenge episodes, outcomes.
+
+Dates of what happened before enrollment may be known only to the month; such a date is stored as
+the 15th of its month with a ``*_precision`` of ``month`` (the mid-month rule of ``registry.dates``)
+and every derived value it feeds is flagged as imputed.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from apps.core.models import ClinicalRecord
+from registry import vocabularies as v
+from registry.dates import DatePrecision, PartialDate
+
+
+class Precision(models.TextChoices):
+    DAY = DatePrecision.DAY.value, "Exact day"
+    MONTH = DatePrecision.MONTH.value, "Month only (day imputed to the 15th)"
+
+
+def precision_field(what: str) -> models.CharField:
+    return models.CharField(
+        f"{what} precision",
+        max_length=5,
+        choices=Precision.choices,
+        default=Precision.DAY,
+        help_text=f"Choose 'month only' if the exact day of the {what.lower()} is unknown.",
+    )
+
+
+def partial(value, precision: str) -> PartialDate | None:
+    """The stored date and its precision as a ``registry.dates.PartialDate``."""
+    return None if value is None else PartialDate(value, DatePrecision(precision))
+
+
+def _check_second_agent(course, errors: dict[str, str]) -> None:
+    if course.regimen_type == "ici_ici" and not course.second_agent:
+        errors["second_agent"] = "An ICI + ICI regimen needs the second ICI."
+    if course.second_agent and course.regimen_type != "ici_ici":
+        errors["second_agent"] = "A second ICI is only given with an ICI + ICI regimen."
+    if course.second_agent and course.second_agent == course.primary_agent:
+        errors["second_agent"] = "The second ICI must differ from the first."
+
+
+ECOG_CHOICES = [(int(term.code), term.label) for term in v.ECOG]
+GRADE_CHOICES = [(int(term.code), term.label) for term in v.CTCAE_GRADES]
+RESOLVED_GRADE_CHOICES = [(0, "Grade 0 – fully resolved"), *GRADE_CHOICES[:4]]
+
+
+class Patient(ClinicalRecord):
+    """A registered patient; the registry ID is generated and never derived from identifiers."""
+
+    registry_id = models.CharField(
+        "Registry ID", max_length=20, unique=True, editable=False, help_text="Generated, site-prefixed."
+    )
+    site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, related_name="patients")
+    local_identifier = models.CharField(
+        "Local identifier",
+        max_length=64,
+        help_text="Hospital number or other local identifier. Visible to your own site only.",
+    )
+    sex = models.CharField(max_length=10, choices=v.SEX.choices())
+    year_of_birth = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1900), MaxValueValidator(2100)]
+    )
+    date_of_birth = models.DateField(
+        null=True, blank=True, help_text="Optional. An identifier: visible to your own site only."
+    )
+    tumour_type = models.CharField(
+        "Tumour type", max_length=10, choices=v.TUMOUR_TYPES.choices(), help_text="OncoTree code."
+    )
+    histology = models.CharField(max_length=200, blank=True, help_text="Histological subtype, if known.")
+    consent_status = models.CharField(max_length=10, choices=v.CONSENT_STATUS.choices(), default="consented")
+    consent_date = models.DateField(null=True, blank=True)
+    pdl1_tps_percent = models.DecimalField(
+        "PD-L1 TPS (%)",
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    pdl1_cps = models.DecimalField(
+        "PD-L1 CPS", max_digits=5, decimal_places=1, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    tmb_mut_per_mb = models.DecimalField(
+        "TMB (mut/Mb)",
+        max_digits=6,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    msi_status = models.CharField(
+        "MSI status", max_length=10, choices=v.MSI_STATUS.choices(), default="unknown"
+    )
+
+    class Meta:
+        ordering = ["registry_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "local_identifier"], name="patient_unique_local_id_per_site"),
+            models.CheckConstraint(
+                condition=Q(year_of_birth__gte=1900) & Q(year_of_birth__lte=2100), name="patient_year_of_birth_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(pdl1_tps_percent__isnull=True)
+                | (Q(pdl1_tps_percent__gte=0) & Q(pdl1_tps_percent__lte=100)),
+                name="patient_pdl1_tps_0_100",
+            ),
+        ]
+        indexes = [models.Index(fields=["site", "registry_id"], name="patient_site_registry_idx")]
+
+    def __str__(self) -> str:
+        return self.registry_id
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.date_of_birth and self.year_of_birth and self.date_of_birth.year != self.year_of_birth:
+            errors["date_of_birth"] = "The date of birth does not fall in the year of birth."
+        if self.consent_status == "consented" and self.consent_date is None:
+            errors["consent_date"] = "Give the date consent was signed."
+        if errors:
+            raise ValidationError(errors)
+
+    def get_absolute_url(self) -> str:
+        return reverse("clinical:patient-detail", kwargs={"registry_id": self.registry_id})
+
+
+class InitialCourse(ClinicalRecord):
+    """The first ICI course (ICI-1) whose stop led to the rechallenge question."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="initial_course")
+    primary_agent = models.CharField(max_length=20, choices=v.ICI_AGENTS.choices())
+    second_agent = models.CharField(
+        "Second ICI", max_length=20, choices=v.ICI_AGENTS.choices(), blank=True, help_text="For ICI + ICI only."
+    )
+    regimen_type = models.CharField(max_length=20, choices=v.REGIMEN_TYPES.choices())
+    line_of_therapy = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(10)])
+    start_date = models.DateField()
+    start_date_precision = precision_field("Start date")
+    stop_date = models.DateField(null=True, blank=True, help_text="Empty while still on treatment.")
+    stop_date_precision = precision_field("Stop date")
+    ecog_at_start = models.PositiveSmallIntegerField("ECOG at start", choices=ECOG_CHOICES)
+    best_overall_response = models.CharField(
+        "Best overall response (RECIST 1.1)", max_length=2, choices=v.RECIST_CATEGORIES.choices(), blank=True
+    )
+    progression_date = models.DateField(
+        null=True, blank=True, help_text="First progression after ICI-1 start (on or after treatment)."
+    )
+    progression_date_precision = precision_field("Progression date")
+    stop_reason = models.CharField("Reason stopped", max_length=20, choices=v.STOP_REASONS.choices(), blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(ecog_at_start__lte=5), name="initial_course_ecog_0_5"),
+            models.CheckConstraint(
+                condition=Q(stop_date__isnull=True) | Q(stop_date__gte=F("start_date")),
+                name="initial_course_stop_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(progression_date__isnull=True) | Q(progression_date__gte=F("start_date")),
+                name="initial_course_progression_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ICI-1 of {self.patient}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        _check_second_agent(self, errors)
+        if self.stop_date and self.start_date and self.stop_date < self.start_date:
+            errors["stop_date"] = "The stop date is before the start date."
+        if self.progression_date and self.start_date and self.progression_date < self.start_date:
+            errors["progression_date"] = "The progression date is before the start date."
+        if self.stop_date and not self.stop_reason:
+            errors["stop_reason"] = "Give the reason ICI-1 stopped."
+        if self.stop_reason and not self.stop_date:
+            errors["stop_date"] = "Give the stop date (month only is fine) when a reason is given."
+        if self.stop_reason == "progression" and not self.progression_date:
+            errors["progression_date"] = "ICI-1 stopped for progression: give the progression date."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def start(self) -> PartialDate | None:
+        return partial(self.start_date, self.start_date_precision)
+
+    @property
+    def stop(self) -> PartialDate | None:
+        return partial(self.stop_date, self.stop_date_precision)
+
+    @property
+    def progression(self) -> PartialDate | None:
+        return partial(self.progression_date, self.progression_date_precision)
+
+
+class RechallengeEpisode(ClinicalRecord):
+    """One rechallenge of a patient; its predictors refer to the immediately preceding ICI course."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="episodes")
+    sequence_number = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="1 for the first rechallenge, 2 for the second…"
+    )
+    start_date = models.DateField("Rechallenge start date")
+    rechallenge_type = models.CharField(max_length=20, choices=v.RECHALLENGE_TYPES.choices())
+    agent_relation = models.CharField(
+        "Agent relative to the preceding course", max_length=20, choices=v.AGENT_RELATIONS.choices()
+    )
+    primary_agent = models.CharField(max_length=20, choices=v.ICI_AGENTS.choices())
+    second_agent = models.CharField(
+        "Second ICI", max_length=20, choices=v.ICI_AGENTS.choices(), blank=True, help_text="For ICI + ICI only."
+    )
+    regimen_type = models.CharField(max_length=20, choices=v.REGIMEN_TYPES.choices())
+    ecog_at_rechallenge = models.PositiveSmallIntegerField("ECOG at rechallenge", choices=ECOG_CHOICES)
+    ldh_u_per_l = models.DecimalField(
+        "LDH (U/L)", max_digits=7, decimal_places=1, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    ldh_above_uln = models.BooleanField("LDH above upper limit of normal", null=True, blank=True)
+    neutrophil_lymphocyte_ratio = models.DecimalField(
+        "Neutrophil-to-lymphocyte ratio",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    albumin_g_per_l = models.DecimalField(
+        "Albumin (g/L)", max_digits=5, decimal_places=1, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    brain_metastases = models.BooleanField(null=True, blank=True)
+    liver_metastases = models.BooleanField(null=True, blank=True)
+    current_prednisone_mg_per_day = models.DecimalField(
+        "Current prednisone-equivalent dose (mg/day)",
+        max_digits=6,
+        decimal_places=1,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Corticosteroid dose at rechallenge start, prednisone-equivalent; 0 if none.",
+    )
+    intervening_therapy = models.CharField(
+        "Therapy since the preceding ICI course",
+        max_length=20,
+        choices=v.INTERVENING_THERAPIES.choices(),
+        default="none",
+    )
+    intervening_therapy_lines = models.PositiveSmallIntegerField(
+        "Lines of intervening systemic therapy", default=0, validators=[MaxValueValidator(10)]
+    )
+    enrolled_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the episode was enrolled and the model locked."
+    )
+
+    class Meta:
+        ordering = ["patient_id", "sequence_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "sequence_number"], name="episode_unique_sequence"),
+            models.CheckConstraint(condition=Q(ecog_at_rechallenge__lte=5), name="episode_ecog_0_5"),
+            models.CheckConstraint(condition=Q(sequence_number__gte=1), name="episode_sequence_positive"),
+            models.CheckConstraint(
+                condition=Q(current_prednisone_mg_per_day__gte=0), name="episode_prednisone_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient.registry_id} rechallenge {self.sequence_number}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        _check_second_agent(self, errors)
+        if self.patient_id and self.start_date:
+            course = InitialCourse.objects.filter(patient_id=self.patient_id).only("stop_date", "start_date").first()
+            if course is None:
+                errors["patient"] = "Record the initial ICI course before a rechallenge episode."
+            elif course.stop_date is None:
+                errors["start_date"] = "ICI-1 has no stop date yet: record when it stopped before a rechallenge."
+            elif self.start_date < course.stop_date:
+                errors["start_date"] = f"The rechallenge starts before ICI-1 stopped ({course.stop_date:%Y-%m-%d})."
+            previous = (
+                RechallengeEpisode.objects.filter(patient_id=self.patient_id, sequence_number__lt=self.sequence_number)
+                .exclude(pk=self.pk)
+                .order_by("-sequence_number")
+                .first()
+            )
+            if previous is not None and self.start_date <= previous.start_date:
+                errors["start_date"] = f"Rechallenge {self.sequence_number} must start after rechallenge {previous.sequence_number}."
+        if errors:
+            raise ValidationError(errors)
+
+    def get_absolute_url(self) -> str:
+        return reverse("clinical:episode-detail", kwargs={"pk": self.pk})
+
+
+class AdverseEvent(ClinicalRecord):
+    """An immune-related adverse event during ICI-1 (no episode) or during a rechallenge episode."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="adverse_events")
+    episode = models.ForeignKey(
+        RechallengeEpisode,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="adverse_events",
+        help_text="Leave empty for an irAE of the initial ICI course.",
+    )
+    ctcae_version = models.CharField(
+        "CTCAE version", max_length=5, choices=v.CTCAE_VERSIONS.choices(), default=v.CTCAE_DEFAULT_VERSION
+    )
+    ctcae_term = models.CharField("CTCAE term", max_length=40, choices=v.CTCAE_TERMS.choices())
+    meddra_code = models.CharField(
+        "MedDRA code", max_length=10, editable=False, help_text="Filled from the CTCAE term."
+    )
+    organ_category = models.CharField(
+        max_length=20, choices=v.ORGAN_CATEGORIES.choices(), editable=False, help_text="Filled from the CTCAE term."
+    )
+    grade = models.PositiveSmallIntegerField(choices=GRADE_CHOICES, help_text="Worst CTCAE grade reached.")
+    onset_date = models.DateField()
+    onset_date_precision = precision_field("Onset date")
+    resolution_date = models.DateField(null=True, blank=True)
+    resolution_date_precision = precision_field("Resolution date")
+    resolved_to_grade = models.PositiveSmallIntegerField(
+        choices=RESOLVED_GRADE_CHOICES, null=True, blank=True, help_text="Empty while the irAE is ongoing."
+    )
+    management = models.CharField(max_length=20, choices=v.IRAE_MANAGEMENT.choices(), default="none")
+    peak_prednisone_mg_per_day = models.DecimalField(
+        "Peak prednisone-equivalent dose (mg/day)",
+        max_digits=6,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    second_line_immunosuppressant = models.CharField(
+        max_length=30, choices=v.IMMUNOSUPPRESSANTS.choices(), blank=True
+    )
+    steroid_refractory = models.BooleanField(
+        default=False, help_text="No improvement after 48–72 h of high-dose corticosteroids."
+    )
+    hospitalised = models.BooleanField(default=False)
+    led_to_discontinuation = models.BooleanField("Led to discontinuation", default=False)
+    recurrence_status = models.CharField(
+        "Recurrence of a prior irAE?",
+        max_length=12,
+        choices=v.RECURRENCE_STATUS.choices(),
+        blank=True,
+        help_text="For irAEs during a rechallenge only.",
+    )
+
+    class Meta:
+        ordering = ["patient_id", "onset_date"]
+        constraints = [
+            models.CheckConstraint(condition=Q(grade__gte=1) & Q(grade__lte=5), name="ae_grade_1_5"),
+            models.CheckConstraint(
+                condition=Q(resolved_to_grade__isnull=True) | Q(resolved_to_grade__lte=F("grade")),
+                name="ae_resolved_grade_not_above_grade",
+            ),
+            models.CheckConstraint(
+                condition=Q(resolution_date__isnull=True) | Q(resolution_date__gte=F("onset_date")),
+                name="ae_resolution_after_onset",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_ctcae_term_display()} grade {self.grade}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.episode_id and self.patient_id and self.episode.patient_id != self.patient_id:
+            errors["episode"] = "This rechallenge episode belongs to another patient."
+        if self.resolved_to_grade is not None and self.grade and self.resolved_to_grade > self.grade:
+            errors["resolved_to_grade"] = "The grade it resolved to cannot be above the worst grade."
+        if self.resolution_date and self.onset_date and self.resolution_date < self.onset_date:
+            errors["resolution_date"] = "The resolution date is before the onset date."
+        if self.resolution_date and self.resolved_to_grade is None:
+            errors["resolved_to_grade"] = "Give the grade the irAE resolved to."
+        if self.recurrence_status and not self.episode_id:
+            errors["recurrence_status"] = "Only irAEs during a rechallenge can be recurrences."
+        if self.episode_id and not self.recurrence_status:
+            errors["recurrence_status"] = "Say whether this irAE during rechallenge is a recurrence or new."
+        if self.episode_id and self.onset_date and self.onset_date < self.episode.start_date:
+            errors["onset_date"] = "An irAE of the rechallenge cannot start before the rechallenge."
+        if self.management == "second_line" and not self.second_line_immunosuppressant:
+            errors["second_line_immunosuppressant"] = "Name the second-line immunosuppressant."
+        if self.grade == 5 and self.resolved_to_grade is not None:
+            errors["resolved_to_grade"] = "A grade-5 (fatal) irAE does not resolve."
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs) -> None:
+        term = v.CTCAE_TERMS.get(self.ctcae_term)
+        self.meddra_code, self.organ_category = term.meddra_code, term.organ_category
+        super().save(*args, **kwargs)
+
+    @property
+    def onset(self) -> PartialDate | None:
+        return partial(self.onset_date, self.onset_date_precision)
+
+    @property
+    def resolution(self) -> PartialDate | None:
+        return partial(self.resolution_date, self.resolution_date_precision)
+
+
+class ResponseAssessment(ClinicalRecord):
+    """A tumour response assessment during a rechallenge episode."""
+
+    episode = models.ForeignKey(RechallengeEpisode, on_delete=models.CASCADE, related_name="responses")
+    assessment_date = models.DateField()
+    criteria = models.CharField(max_length=12, choices=v.RESPONSE_CRITERIA.choices(), default="recist_1_1")
+    category = models.CharField(
+        max_length=4,
+        choices=[*v.RECIST_CATEGORIES.choices(), *v.IRECIST_CATEGORIES.choices()[:-1]],
+        help_text="RECIST 1.1: CR/PR/SD/PD/NE; iRECIST: iCR/iPR/iSD/iUPD/iCPD/NE.",
+    )
+
+    class Meta:
+        ordering = ["episode_id", "assessment_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(criteria="recist_1_1") & Q(category__in=v.RECIST_CATEGORIES.codes()))
+                | (Q(criteria="irecist") & Q(category__in=v.IRECIST_CATEGORIES.codes())),
+                name="response_category_matches_criteria",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category} on {self.assessment_date}"
+
+    def clean(self) -> None:
+        if self.criteria and self.category and self.category not in v.response_categories(self.criteria):
+            raise ValidationError(
+                {"category": f"{self.category} is not a {v.RESPONSE_CRITERIA.label(self.criteria)} category."}
+            )
+        if self.episode_id and self.assessment_date and self.assessment_date < self.episode.start_date:
+            raise ValidationError({"assessment_date": "The assessment is before the rechallenge started."})
+
+
+class FollowUp(ClinicalRecord):
+    """A follow-up contact after rechallenge start."""
+
+    episode = models.ForeignKey(RechallengeEpisode, on_delete=models.CASCADE, related_name="follow_ups")
+    follow_up_date = models.DateField("Date of follow-up")
+    vital_status = models.CharField(max_length=10, choices=v.VITAL_STATUS.choices())
+    progression_date = models.DateField(
+        "Progression since rechallenge", null=True, blank=True, help_text="Date of first progression, if any."
+    )
+    rechallenge_stopped_date = models.DateField(null=True, blank=True)
+    rechallenge_stop_reason = models.CharField(
+        max_length=20, choices=v.STOP_REASONS.choices(), blank=True
+    )
+    death_date = models.DateField(null=True, blank=True)
+    last_known_alive_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["episode_id", "follow_up_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(vital_status="dead") | Q(death_date__isnull=False), name="follow_up_dead_has_death_date"
+            ),
+            models.CheckConstraint(
+                condition=Q(death_date__isnull=True) | Q(vital_status="dead"), name="follow_up_death_date_only_if_dead"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Follow-up on {self.follow_up_date}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        start = self.episode.start_date if self.episode_id else None
+        for name in ("follow_up_date", "progression_date", "rechallenge_stopped_date", "death_date"):
+            value = getattr(self, name)
+            if start and value and value < start:
+                errors[name] = "This date is before the rechallenge started."
+        if self.vital_status == "dead" and not self.death_date:
+            errors["death_date"] = "Give the date of death."
+        if self.death_date and self.vital_status != "dead":
+            errors["vital_status"] = "A death date is given: vital status must be 'dead'."
+        if self.death_date and self.follow_up_date and self.death_date > self.follow_up_date:
+            errors["death_date"] = "The death date is after the follow-up date."
+        if self.last_known_alive_date and self.follow_up_date and self.last_known_alive_date > self.follow_up_date:
+            errors["last_known_alive_date"] = "The last-known-alive date is after the follow-up date."
+        if self.rechallenge_stopped_date and not self.rechallenge_stop_reason:
+            errors["rechallenge_stop_reason"] = "Give the reason the rechallenge stopped."
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,88 @@
+"""Base model of clinical records and the append-only audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+class ClinicalRecord(models.Model):
+    """Fields every clinical record carries: optimistic-locking version, completeness and timestamps."""
+
+    version = models.PositiveIntegerField(
+        default=1, editable=False, help_text="Increases on every change; used to detect conflicting edits."
+    )
+    is_complete = models.BooleanField(
+        "Marked complete",
+        default=False,
+        help_text="Once a record is marked complete, every change needs a reason in the audit trail.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Updated"
+    DELETE = "delete", "Deleted"
+    SETTING = "setting", "Setting changed"
+
+
+class AuditChannel(models.TextChoices):
+    WEB = "web", "Web form"
+    API = "api", "REST API"
+    ADMIN = "admin", "Admin"
+    IMPORT = "import", "Bulk import"
+    TASK = "task", "Background task"
+    SEED = "seed", "Demo data generator"
+    SYSTEM = "system", "System"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("audit entries cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit entries cannot be deleted")
+
+
+class AuditEntry(models.Model):
+    """One change to clinical data: who, when (UTC), through which channel, per-field old/new values, why."""
+
+    timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    channel = models.CharField(max_length=10, choices=AuditChannel.choices)
+    action = models.CharField(max_length=10, choices=AuditAction.choices)
+    model_label = models.CharField(max_length=64, help_text="app_label.model_name of the changed record.")
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    site = models.ForeignKey(
+        "accounts.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=True
+    )
+    changes = models.JSONField(default=dict, help_text="{field: [old, new]} for every changed field.")
+    reason = models.TextField(blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["model_label", "object_id"], name="audit_record_idx")]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.timestamp:%Y-%m-%d %H:%M} {self.action} {self.model_label}#{self.object_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("audit entries cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit entries cannot be deleted")

@@ -1,0 +1,5 @@
+"""Project wiring; importing it makes the Celery app available to ``@shared_task``."""
+
+from .celery_app import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,8 @@
+"""The REST API, version 1: every app registers its routes here."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.clinical.api_urls")),
+    path("", include("apps.assessments.api_urls")),
+]
