@@ -52,9 +52,6 @@ class Access:
         """Center staff write their own sites; coordinators and administrators write any site."""
         return site_id is not None and (site_id in self.site_ids or self.is_coordinator)
 
-    def pi_site_ids(self) -> frozenset[int]:
-        return frozenset()
-
 
 NO_ACCESS = Access(user_id=None, roles=frozenset(), site_ids=frozenset())
 
