@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("apps.accounts.api_urls")),
     path("", include("apps.clinical.api_urls")),
     path("", include("apps.assessments.api_urls")),
 ]

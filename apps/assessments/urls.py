@@ -1,5 +1,11 @@
 from django.urls import path
 
+from . import views
+
 app_name = "assessments"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("calculator/", views.calculator, name="calculator"),
+    path("episodes/<int:pk>/enroll/", views.episode_enroll, name="episode-enroll"),
+    path("blinding/", views.blinding, name="blinding"),
+]

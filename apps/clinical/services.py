@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Model
+from django.db.models import Model, ProtectedError
 
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user
@@ -73,6 +73,7 @@ def record_create(
         changes={name: [None, value] for name, value in snapshot(instance).items() if value not in (None, "")},
         reason=reason,
     )
+    _reassess_enrolled_episodes(instance=instance, user=user, reason=reason)
     return instance
 
 
@@ -105,6 +106,7 @@ def record_update(
     _save(locked)
     changes["version"] = [locked.version - 1, locked.version]
     audit_write(instance=locked, action=AuditAction.UPDATE, user=user, channel=channel, changes=changes, reason=reason)
+    _reassess_enrolled_episodes(instance=locked, user=user, reason=reason)
     return locked
 
 
@@ -127,9 +129,31 @@ def record_delete(
         reason=reason,
     )
     try:
-        instance.delete()
-    except Exception as error:  # ProtectedError: e.g. a locked assessment refers to the episode
-        raise ApplicationError(f"This record cannot be deleted: {error.args[0]}", status=409) from None
+        with transaction.atomic():
+            instance.delete()
+    except ProtectedError:
+        raise ApplicationError(
+            "This record cannot be deleted: a locked decision-model assessment refers to it.", status=409
+        ) from None
+    _reassess_enrolled_episodes(instance=instance, user=user, reason=reason)  # a deleted patient has no pk left
+
+
+def _patient_id_of(instance: Model) -> int | None:
+    if isinstance(instance, Patient):
+        return instance.pk
+    if hasattr(instance, "patient_id"):
+        return instance.patient_id
+    episode = getattr(instance, "episode", None)
+    return episode.patient_id if episode is not None else None
+
+
+def _reassess_enrolled_episodes(*, instance: Model, user, reason: str) -> None:
+    """A correction to data an enrolled episode's model inputs come from yields a re-assessment."""
+    from apps.assessments.services import episodes_reassess_for_patient  # assessments builds on clinical
+
+    patient_id = _patient_id_of(instance)
+    if patient_id is not None:
+        episodes_reassess_for_patient(patient_id=patient_id, user=user, reason=reason)
 
 
 def _unique_registry_id(site_id: int) -> str:

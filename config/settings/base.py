@@ -94,6 +94,7 @@ LOCAL_APPS = [
     "apps.accounts",
     "apps.clinical",
     "apps.assessments",
+    "apps.imports",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -137,6 +138,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.RequireTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -178,6 +180,7 @@ TEMPLATES = [
 ]
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
@@ -203,7 +206,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # One enum per shared vocabulary instead of one named after the first field that used it.
+    "ENUM_NAME_OVERRIDES": {
+        "IciAgentEnum": "apps.clinical.api_enums.ICI_AGENTS",
+        "RegimenTypeEnum": "apps.clinical.api_enums.REGIMEN_TYPES",
+        "StopReasonEnum": "apps.clinical.api_enums.STOP_REASONS",
+        "EcogEnum": "apps.clinical.api_enums.ECOG",
+        "DatePrecisionEnum": "apps.clinical.api_enums.DATE_PRECISION",
+    },
 }
 
 # CELERY

@@ -1,0 +1,40 @@
+"""Two-factor authentication (TOTP) for the registry-wide roles, with django-otp."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .selectors import access_for_user
+
+DEVICE_NAME = "Authenticator app"
+
+
+def two_factor_required(user) -> bool:
+    """Coordinators and investigators see data across sites, so they must confirm a second factor."""
+    if not settings.REQUIRE_OTP_FOR_REGISTRY_WIDE_ROLES or not user.is_authenticated:
+        return False
+    access = access_for_user(user)
+    return access.is_coordinator or access.is_investigator
+
+
+def totp_device_pending(*, user) -> TOTPDevice:
+    """The user's unconfirmed device, created on first visit so the QR code stays the same on reload."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+    return device
+
+
+def totp_device_confirmed(*, user) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+def totp_confirm(*, device: TOTPDevice, token: str) -> bool:
+    """Confirm a new device with a first valid code; returns whether the code was right."""
+    if not device.verify_token(token):
+        return False
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    TOTPDevice.objects.filter(user=device.user, confirmed=False).delete()
+    return True

@@ -1,0 +1,95 @@
+"""Pages: the calculator (nothing stored), enrolling an episode, and the blinding switch."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.selectors import access_for_user
+from apps.clinical.models import RechallengeEpisode
+from apps.clinical.selectors import record_get_for_user
+from apps.core.errors import ApplicationError
+
+from . import services
+from .forms import BlindingForm, CalculatorForm, PriorIraeFormSet
+
+
+def _calculator_payload(form: CalculatorForm, formset) -> dict:
+    data = dict(form.cleaned_data)
+    status = data.pop("prior_irae_status")
+    if status == "none":
+        data["prior_iraes"] = []
+    elif status == "unknown":
+        data["prior_iraes"] = None
+    else:
+        data["prior_iraes"] = [row for row in formset.cleaned_data if row.get("ctcae_term")]
+    return data
+
+
+@login_required
+def calculator(request: HttpRequest) -> HttpResponse:
+    """Enter the factors by hand and see the category with every factor's reason; nothing is stored."""
+    submitted = "evaluate" in request.GET
+    form = CalculatorForm(request.GET if submitted else None)
+    formset = PriorIraeFormSet(request.GET if submitted else None, prefix="irae")
+    result = None
+    if submitted and form.is_valid() and formset.is_valid():
+        payload = _calculator_payload(form, formset)
+        if payload["prior_iraes"] == [] and form.cleaned_data["prior_irae_status"] == "listed":
+            form.add_error("prior_irae_status", "List at least one irAE, or choose 'No prior irAE'.")
+        else:
+            try:
+                result = services.decision_evaluate(
+                    inputs=services.decision_inputs_from_payload(payload),
+                    version=form.cleaned_data.get("model_version") or None,
+                )
+            except ApplicationError as error:
+                for field, problems in error.field_errors.items():
+                    target = field if field in form.fields else None
+                    for problem in problems:
+                        form.add_error(target, problem)
+    return render(
+        request,
+        "assessments/calculator.html",
+        {"form": form, "formset": formset, "result": result, "submitted": submitted},
+    )
+
+
+@login_required
+@require_POST
+def episode_enroll(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = record_get_for_user(RechallengeEpisode, user=request.user, pk=pk)
+    try:
+        assessment = services.episode_enroll(episode=episode, user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        shown = assessment.category if services.category_visible_to(user=request.user) else "hidden (blinded)"
+        messages.success(request, f"Episode enrolled. Decision model {assessment.model_version} locked: {shown}.")
+    return redirect(episode.patient.get_absolute_url())
+
+
+@login_required
+def blinding(request: HttpRequest) -> HttpResponse:
+    """Coordinators switch whether center staff see the model's category."""
+    if not access_for_user(request.user).is_coordinator:
+        raise PermissionDenied
+    current = services.blinding_current()
+    form = BlindingForm(request.POST or None, initial={"blinded": current.blind_category_to_site_staff})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.blinding_set(
+                blinded=form.cleaned_data["blinded"], user=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ApplicationError as error:
+            for field, problems in error.field_errors.items():
+                for problem in problems:
+                    form.add_error(field, problem)
+        else:
+            messages.success(request, "Blinding setting saved.")
+            return redirect("assessments:blinding")
+    return render(request, "assessments/blinding.html", {"form": form, "current": current})

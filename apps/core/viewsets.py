@@ -1,0 +1,272 @@
+"""Base pieces for record-level API endpoints: site scoping, conflict protection, paging and schema.
+
+``ScopedViewSetMixin`` follows PostHog's ``posthog/api/routing.py``: the mixin owns ``get_queryset``
+and refuses subclasses that override it, so no endpoint can forget the site scope. A viewset that
+truly needs another queryset says so by implementing ``dangerously_get_queryset``; one that only
+needs joins or ordering implements ``safely_get_queryset``, which can narrow the scoped queryset
+but never widen it.
+
+Conflict protection: every record carries a ``version``; responses send it as a strong entity tag,
+``ETag: "<version>"``, and PUT, PATCH and DELETE must send it back in ``If-Match``: missing → 428,
+stale → 412 (the service compares it under a row lock).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model, QuerySet
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import exceptions, permissions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+
+from apps.accounts.selectors import access_for_user
+from apps.clinical.selectors import scoped_queryset
+
+# --- Paging ---------------------------------------------------------------------------------------
+
+
+class RecordPagination(PageNumberPagination):
+    """Pages of 50 by default; ``?page_size=`` asks for 1–200 (larger values are capped at 200)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise exceptions.ValidationError({self.page_size_query_param: ["Give a whole number from 1 to 200."]})
+        return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+                parameter["description"] = "Rows per page: 50 by default, at most 200 (larger values are capped)."
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
+
+
+# --- Errors ---------------------------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape: ``detail`` and/or ``{field: [messages]}`` (``non_field_errors`` for the record)."""
+
+    detail = serializers.CharField(required=False)
+
+
+class ErrorSerializerExtension(OpenApiSerializerExtension):
+    """Documents the field-level error mapping, which a plain serializer cannot express."""
+
+    target_class = ErrorSerializer
+
+    def map_serializer(self, auto_schema, direction) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "description": (
+                "A refused request. `detail` says why in one sentence; field errors map a field name "
+                "(or `non_field_errors`) to its messages."
+            ),
+            "properties": {"detail": {"type": "string"}},
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }
+
+
+class PreconditionRequired(exceptions.APIException):
+    """A write that did not say which version of the record it changes."""
+
+    status_code = status.HTTP_428_PRECONDITION_REQUIRED
+    default_detail = (
+        'Send the record\'s ETag in an If-Match header (e.g. If-Match: "3", from the last GET) '
+        "so that you cannot overwrite someone else's change."
+    )
+    default_code = "precondition_required"
+
+
+class PreconditionFailed(exceptions.APIException):
+    """The ``If-Match`` entity tag is not the record's current version."""
+
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "This record was changed by someone else since you opened it."
+    default_code = "precondition_failed"
+
+
+# --- Entity tags ----------------------------------------------------------------------------------
+
+
+def etag_for(instance: Model) -> str:
+    """The strong entity tag of a record's current version, e.g. ``"3"``."""
+    return f'"{instance.version}"'
+
+
+def _entity_tag_versions(header: str) -> set[int]:
+    versions = set()
+    for tag in header.split(","):
+        value = tag.strip().removeprefix("W/").strip('"')
+        if value.isdigit():
+            versions.add(int(value))
+    return versions
+
+
+def expected_version(request, instance: Model) -> int:
+    """The version the client says it is changing, from ``If-Match`` (428 if missing, 412 if stale)."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        raise PreconditionRequired()
+    versions = _entity_tag_versions(header)
+    if instance.version in versions:
+        return instance.version
+    if versions:
+        return min(versions)  # the service refuses it under the row lock, with the same 412
+    raise PreconditionFailed()
+
+
+# --- Access ---------------------------------------------------------------------------------------
+
+
+class ReachesRecords(permissions.BasePermission):
+    """Record-level endpoints are for center staff and coordinators, not investigators.
+
+    Lists and creation answer 403; a detail URL answers 404 because the scoped queryset is empty.
+    """
+
+    message = "Your role does not give access to record-level data."
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(view, "action", None) in ("list", "create"):
+            return access_for_user(request.user).reaches_records
+        return True
+
+
+# --- Scoped viewsets ------------------------------------------------------------------------------
+
+
+class ScopedViewSetMixin:
+    """Owns ``get_queryset``: records come from ``scoped_queryset(scope_model, user=request.user)``."""
+
+    scope_model: ClassVar[type[Model] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise ImproperlyConfigured(
+                f"{cls.__name__} must not override get_queryset: the scoped mixin owns it. Narrow the "
+                "scoped queryset in safely_get_queryset, or, if you must, implement dangerously_get_queryset."
+            )
+
+    def get_queryset(self) -> QuerySet:
+        try:
+            return self.dangerously_get_queryset()
+        except NotImplementedError:
+            pass
+        if self.scope_model is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} needs a scope_model.")
+        return self.safely_get_queryset(scoped_queryset(self.scope_model, user=self.request.user))
+
+    def dangerously_get_queryset(self) -> QuerySet:
+        """Bypass site scoping entirely; implement only with a reviewed reason."""
+        raise NotImplementedError
+
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
+        """Add joins, ordering or filters to the already scoped queryset."""
+        return queryset
+
+
+# --- Schema ---------------------------------------------------------------------------------------
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description='The record\'s ETag from its last GET, e.g. `"3"`. Missing → 428; not the current version → 412.',
+)
+ETAG = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    response=[200, 201],
+    description='The record\'s version as a strong entity tag, e.g. `"3"`; send it back in If-Match to change it.',
+)
+DELETE_REASON = OpenApiParameter(
+    "reason",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    description="Why the record is deleted; required once a record is marked complete. May also be sent in the body.",
+)
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+UNAUTHENTICATED = _error("Not signed in: no or an invalid token or session.")
+FORBIDDEN = _error("Your role or site does not allow this.")
+NOT_FOUND = _error("No such record within your sites.")
+INVALID = _error("Field-level errors; nothing was changed.")
+STALE = _error("If-Match is not the record's current version: reload it and try again.")
+NO_IF_MATCH = _error("If-Match is missing.")
+CONFLICT = _error("The record cannot be deleted while other records depend on it.")
+
+
+class RecordAutoSchema(AutoSchema):
+    """Schema of a scoped record viewset: input/output serializers, ETag/If-Match and error responses."""
+
+    def _serializers(self) -> tuple[Any, Any]:
+        return self.view.input_serializer_class, self.view.output_serializer_class
+
+    def get_request_serializer(self) -> Any:
+        action = getattr(self.view, "action", None)
+        if action in ("create", "update", "partial_update"):
+            return self._serializers()[0]
+        if action == "destroy":
+            return None
+        return super().get_request_serializer()
+
+    def get_response_serializers(self) -> Any:
+        action = getattr(self.view, "action", None)
+        output = self._serializers()[1]
+        writes = {400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN}
+        detail = {401: UNAUTHENTICATED, 404: NOT_FOUND}
+        by_action = {
+            "list": {200: output, 400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND},
+            "retrieve": {200: output, **detail},
+            "create": {201: output, **writes},
+            "update": {200: output, **writes, 404: NOT_FOUND, 412: STALE, 428: NO_IF_MATCH},
+            "partial_update": {200: output, **writes, 404: NOT_FOUND, 412: STALE, 428: NO_IF_MATCH},
+            "destroy": {
+                204: OpenApiResponse(description="Deleted."),
+                **writes,
+                404: NOT_FOUND,
+                409: CONFLICT,
+                412: STALE,
+                428: NO_IF_MATCH,
+            },
+        }
+        return by_action.get(action) or super().get_response_serializers()
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        action = getattr(self.view, "action", None)
+        if action in ("update", "partial_update", "destroy"):
+            parameters.append(IF_MATCH)
+        if action in ("retrieve", "create", "update", "partial_update"):
+            parameters.append(ETAG)
+        if action == "destroy":
+            parameters.append(DELETE_REASON)
+        return parameters
