@@ -128,7 +128,9 @@ CTCAE_GRADES: Vocabulary[Grade] = Vocabulary(
     "5.0",
     (
         Grade("1", "Grade 1", "Mild; asymptomatic or mild symptoms; observation only", "C41338"),
-        Grade("2", "Grade 2", "Moderate; minimal, local or non-invasive intervention; limits instrumental ADL", "C41339"),
+        Grade(
+            "2", "Grade 2", "Moderate; minimal, local or non-invasive intervention; limits instrumental ADL", "C41339"
+        ),
         Grade("3", "Grade 3", "Severe or medically significant; hospitalisation; limits self-care ADL", "C41340"),
         Grade("4", "Grade 4", "Life-threatening; urgent intervention indicated", "C41337"),
         Grade("5", "Grade 5", "Death related to the adverse event", "C48275"),

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
-from apps.core.viewsets import NOT_FOUND, UNAUTHENTICATED, RecordPagination
+from apps.core.viewsets import INVALID, NOT_FOUND, UNAUTHENTICATED, RecordPagination
 
 from .models import Site
 from .selectors import site_list_for_user
@@ -25,7 +25,7 @@ class SiteSerializer(serializers.ModelSerializer):
     list=extend_schema(
         summary="List the sites you may read",
         tags=["sites"],
-        responses={200: SiteSerializer, 401: UNAUTHENTICATED, 404: NOT_FOUND},
+        responses={200: SiteSerializer, 400: INVALID, 401: UNAUTHENTICATED, 404: NOT_FOUND},
     ),
     retrieve=extend_schema(
         summary="Read a site", tags=["sites"], responses={200: SiteSerializer, 401: UNAUTHENTICATED, 404: NOT_FOUND}
@@ -38,6 +38,7 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = RecordPagination
     filter_backends: list = []
     lookup_field = "code"
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self) -> QuerySet[Site]:
         return site_list_for_user(user=self.request.user).order_by("code")

@@ -26,7 +26,12 @@ class DecisionModelViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         active = services.active_model_version()
         body = [
-            {"version": spec.version, "hash": spec.hash, "active": spec.version == active, "specification": spec.to_dict()}
+            {
+                "version": spec.version,
+                "hash": spec.hash,
+                "active": spec.version == active,
+                "specification": spec.to_dict(),
+            }
             for spec in (get_spec(version) for version in available_versions())
         ]
         return Response(DecisionModelSerializer(body, many=True).data)

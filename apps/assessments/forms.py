@@ -16,8 +16,14 @@ PRIOR_IRAE_STATUS = [
     ("unknown", "Not recorded"),
 ]
 GRADE_CHOICES = [("", "—"), *[(term.code, term.label) for term in v.CTCAE_GRADES]]
-RESOLVED_CHOICES = [("", "Not resolved / unknown"), ("0", "Grade 0"), ("1", "Grade 1"), ("2", "Grade 2"),
-                    ("3", "Grade 3"), ("4", "Grade 4")]
+RESOLVED_CHOICES = [
+    ("", "Not resolved / unknown"),
+    ("0", "Grade 0"),
+    ("1", "Grade 1"),
+    ("2", "Grade 2"),
+    ("3", "Grade 3"),
+    ("4", "Grade 4"),
+]
 
 
 class CalculatorForm(forms.Form):
@@ -80,8 +86,9 @@ class PriorIraeForm(forms.Form):
     """One prior irAE; an empty row is ignored."""
 
     ctcae_term = forms.ChoiceField(label="CTCAE term", choices=[("", "—"), *v.CTCAE_TERMS.choices()], required=False)
-    grade = forms.TypedChoiceField(label="Worst grade", choices=GRADE_CHOICES, coerce=int, empty_value=None,
-                                   required=False)
+    grade = forms.TypedChoiceField(
+        label="Worst grade", choices=GRADE_CHOICES, coerce=int, empty_value=None, required=False
+    )
     resolved_to_grade = forms.TypedChoiceField(
         label="Resolved to grade", choices=RESOLVED_CHOICES, coerce=int, empty_value=None, required=False
     )

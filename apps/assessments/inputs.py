@@ -57,8 +57,11 @@ def episode_decision_inputs(episode: RechallengeEpisode) -> DecisionInputs:
         stopped = min((fu.rechallenge_stopped_date for fu in follow_ups if fu.rechallenge_stopped_date), default=None)
         progression = min((fu.progression_date for fu in follow_ups if fu.progression_date), default=None)
         stop_reason = next(
-            (fu.rechallenge_stop_reason for fu in sorted(follow_ups, key=lambda fu: fu.follow_up_date)
-             if fu.rechallenge_stop_reason),
+            (
+                fu.rechallenge_stop_reason
+                for fu in sorted(follow_ups, key=lambda fu: fu.follow_up_date)
+                if fu.rechallenge_stop_reason
+            ),
             None,
         )
         progressed = _progressed_while_on(progression, stopped)

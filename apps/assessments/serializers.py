@@ -42,8 +42,9 @@ class EvaluateRequestSerializer(serializers.Serializer):
     prior_iraes = PriorIraeSerializer(
         many=True, allow_null=True, help_text="[] for no prior irAE; null when not recorded."
     )
-    current_prednisone_mg_per_day = serializers.FloatField(min_value=0, max_value=2000, allow_null=True,
-                                                           required=False, default=None)
+    current_prednisone_mg_per_day = serializers.FloatField(
+        min_value=0, max_value=2000, allow_null=True, required=False, default=None
+    )
     stop_reason = serializers.ChoiceField(choices=v.STOP_REASONS.choices(), allow_null=True)
     strategy = serializers.ChoiceField(choices=v.REGIMEN_TYPES.choices(), allow_null=True)
     model_version = serializers.CharField(required=False, allow_null=True, default=None)
@@ -51,7 +52,9 @@ class EvaluateRequestSerializer(serializers.Serializer):
 
 class FactorSerializer(serializers.Serializer):
     factor = serializers.CharField()
-    level = serializers.ChoiceField(choices=["favourable", "intermediate", "unfavourable", "contraindicated", "missing"])
+    level = serializers.ChoiceField(
+        choices=["favourable", "intermediate", "unfavourable", "contraindicated", "missing"]
+    )
     reason = serializers.CharField()
     points = serializers.IntegerField()
 

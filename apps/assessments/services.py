@@ -42,7 +42,9 @@ def decision_evaluate(*, inputs: DecisionInputs, version: str | None = None) -> 
     if version not in available_versions():
         raise ApplicationError(
             "Unknown model version.",
-            field_errors={"model_version": [f"Unknown model version {version!r}; choose one of {available_versions()}."]},
+            field_errors={
+                "model_version": [f"Unknown model version {version!r}; choose one of {available_versions()}."]
+            },
         )
     try:
         return evaluate(inputs, get_spec(version))
@@ -235,7 +237,9 @@ def blinding_is_on() -> bool:
 
 
 @transaction.atomic
-def blinding_set(*, blinded: bool, user, reason: str, channel: AuditChannel | str = AuditChannel.WEB) -> BlindingSetting:
+def blinding_set(
+    *, blinded: bool, user, reason: str, channel: AuditChannel | str = AuditChannel.WEB
+) -> BlindingSetting:
     """Switch blinding (coordinators only); every switch is audited with its reason."""
     if not access_for_user(user).is_coordinator:
         raise ApplicationError("Only coordinators can change blinding.", status=403)

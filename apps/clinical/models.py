@@ -65,9 +65,7 @@ class Patient(ClinicalRecord):
         help_text="Hospital number or other local identifier. Visible to your own site only.",
     )
     sex = models.CharField(max_length=10, choices=v.SEX.choices())
-    year_of_birth = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1900), MaxValueValidator(2100)]
-    )
+    year_of_birth = models.PositiveSmallIntegerField(validators=[MinValueValidator(1900), MaxValueValidator(2100)])
     date_of_birth = models.DateField(
         null=True, blank=True, help_text="Optional. An identifier: visible to your own site only."
     )
@@ -96,9 +94,7 @@ class Patient(ClinicalRecord):
         blank=True,
         validators=[MinValueValidator(0)],
     )
-    msi_status = models.CharField(
-        "MSI status", max_length=10, choices=v.MSI_STATUS.choices(), default="unknown"
-    )
+    msi_status = models.CharField("MSI status", max_length=10, choices=v.MSI_STATUS.choices(), default="unknown")
 
     class Meta:
         ordering = ["registry_id"]
@@ -288,7 +284,9 @@ class RechallengeEpisode(ClinicalRecord):
                 .first()
             )
             if previous is not None and self.start_date <= previous.start_date:
-                errors["start_date"] = f"Rechallenge {self.sequence_number} must start after rechallenge {previous.sequence_number}."
+                errors["start_date"] = (
+                    f"Rechallenge {self.sequence_number} must start after rechallenge {previous.sequence_number}."
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -335,9 +333,7 @@ class AdverseEvent(ClinicalRecord):
         blank=True,
         validators=[MinValueValidator(0)],
     )
-    second_line_immunosuppressant = models.CharField(
-        max_length=30, choices=v.IMMUNOSUPPRESSANTS.choices(), blank=True
-    )
+    second_line_immunosuppressant = models.CharField(max_length=30, choices=v.IMMUNOSUPPRESSANTS.choices(), blank=True)
     steroid_refractory = models.BooleanField(
         default=False, help_text="No improvement after 48–72 h of high-dose corticosteroids."
     )
@@ -449,9 +445,7 @@ class FollowUp(ClinicalRecord):
         "Progression since rechallenge", null=True, blank=True, help_text="Date of first progression, if any."
     )
     rechallenge_stopped_date = models.DateField(null=True, blank=True)
-    rechallenge_stop_reason = models.CharField(
-        max_length=20, choices=v.STOP_REASONS.choices(), blank=True
-    )
+    rechallenge_stop_reason = models.CharField(max_length=20, choices=v.STOP_REASONS.choices(), blank=True)
     death_date = models.DateField(null=True, blank=True)
     last_known_alive_date = models.DateField(null=True, blank=True)
 

@@ -41,9 +41,7 @@ def _validate(instance: Model, *, exclude: list[str] | None = None) -> None:
     try:
         instance.full_clean(exclude=exclude)
     except ValidationError as error:
-        raise ApplicationError(
-            "Please correct the errors below.", field_errors=error.message_dict
-        ) from None
+        raise ApplicationError("Please correct the errors below.", field_errors=error.message_dict) from None
 
 
 def _save(instance: Model, **kwargs: Any) -> None:
@@ -55,9 +53,7 @@ def _save(instance: Model, **kwargs: Any) -> None:
 
 
 @transaction.atomic
-def record_create(
-    *, model: type[M], data: dict[str, Any], user, channel: AuditChannel | str, reason: str = ""
-) -> M:
+def record_create(*, model: type[M], data: dict[str, Any], user, channel: AuditChannel | str, reason: str = "") -> M:
     """Create a clinical record after validation and site checks, and audit it."""
     instance = model(**data)
     _check_site_write(user=user, site_id=site_of(instance))
@@ -99,7 +95,7 @@ def record_update(
     changes = diff(before, snapshot(locked))
     if not changes:
         return locked
-    if (before.get("is_complete") or locked.is_complete and "is_complete" not in changes) and not reason.strip():
+    if (before.get("is_complete") or (locked.is_complete and "is_complete" not in changes)) and not reason.strip():
         raise ApplicationError(REASON_REQUIRED, field_errors={"reason": [REASON_REQUIRED]})
     _validate(locked)
     locked.version += 1

@@ -42,9 +42,10 @@ class AuditedAdminForm(forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        was_complete = self.instance.pk is not None and type(self.instance).objects.filter(
-            pk=self.instance.pk, is_complete=True
-        ).exists()
+        was_complete = (
+            self.instance.pk is not None
+            and type(self.instance).objects.filter(pk=self.instance.pk, is_complete=True).exists()
+        )
         if was_complete and self.has_changed() and not cleaned.get("audit_reason", "").strip():
             self.add_error("audit_reason", "A reason is required to change a record that is marked complete.")
         return cleaned

@@ -7,12 +7,13 @@ needs joins or ordering implements ``safely_get_queryset``, which can narrow the
 but never widen it.
 
 Conflict protection: every record carries a ``version``; responses send it as a strong entity tag,
-``ETag: "<version>"``, and PUT, PATCH and DELETE must send it back in ``If-Match``: missing → 428,
-stale → 412 (the service compares it under a row lock).
+``ETag: "<version>"``, and PUT, PATCH and DELETE must send it back in ``If-Match``: missing or
+malformed → 428, invalid body → 400, stale → 412 (the service compares it under a row lock).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -97,14 +98,6 @@ class PreconditionRequired(exceptions.APIException):
     default_code = "precondition_required"
 
 
-class PreconditionFailed(exceptions.APIException):
-    """The ``If-Match`` entity tag is not the record's current version."""
-
-    status_code = status.HTTP_412_PRECONDITION_FAILED
-    default_detail = "This record was changed by someone else since you opened it."
-    default_code = "precondition_failed"
-
-
 # --- Entity tags ----------------------------------------------------------------------------------
 
 
@@ -113,26 +106,26 @@ def etag_for(instance: Model) -> str:
     return f'"{instance.version}"'
 
 
-def _entity_tag_versions(header: str) -> set[int]:
-    versions = set()
-    for tag in header.split(","):
-        value = tag.strip().removeprefix("W/").strip('"')
-        if value.isdigit():
-            versions.add(int(value))
-    return versions
+#: One entity tag as this API sends it (``"3"``); the weak form (``W/"3"``) is accepted too.
+ENTITY_TAG = re.compile(r'^(?:W/)?"([0-9]{1,18})"$')  # also the schema's ECMA-262 pattern
 
 
-def expected_version(request, instance: Model) -> int:
-    """The version the client says it is changing, from ``If-Match`` (428 if missing, 412 if stale)."""
+def if_match_version(request) -> int:
+    """The version named by ``If-Match`` (428 when missing or not an entity tag).
+
+    The caller hands it to the service, which compares it with the stored version under a row lock
+    and refuses a stale one with 412 — after the body was validated, so bad input answers 400 first.
+    """
     header = request.headers.get("If-Match", "").strip()
-    if not header or header == "*":
+    match = ENTITY_TAG.match(header)
+    if match is None:
+        if header:
+            raise PreconditionRequired(
+                f'If-Match must be one entity tag of this API, such as "3" (not {header[:40]!r}): '
+                "send the ETag of your last GET."
+            )
         raise PreconditionRequired()
-    versions = _entity_tag_versions(header)
-    if instance.version in versions:
-        return instance.version
-    if versions:
-        return min(versions)  # the service refuses it under the row lock, with the same 412
-    raise PreconditionFailed()
+    return int(match[1])
 
 
 # --- Access ---------------------------------------------------------------------------------------
@@ -190,10 +183,13 @@ class ScopedViewSetMixin:
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
-    OpenApiTypes.STR,
+    {"type": "string", "pattern": ENTITY_TAG.pattern},
     OpenApiParameter.HEADER,
     required=True,
-    description='The record\'s ETag from its last GET, e.g. `"3"`. Missing → 428; not the current version → 412.',
+    description=(
+        'The record\'s ETag from its last GET, e.g. `"3"`. Missing or not an entity tag → 428; '
+        "not the current version → 412."
+    ),
 )
 ETAG = OpenApiParameter(
     "ETag",
@@ -220,7 +216,8 @@ FORBIDDEN = _error("Your role or site does not allow this.")
 NOT_FOUND = _error("No such record within your sites.")
 INVALID = _error("Field-level errors; nothing was changed.")
 STALE = _error("If-Match is not the record's current version: reload it and try again.")
-NO_IF_MATCH = _error("If-Match is missing.")
+NO_IF_MATCH = _error("If-Match is missing or is not an entity tag.")
+UNSUPPORTED = _error("The body is not JSON.")
 CONFLICT = _error("The record cannot be deleted while other records depend on it.")
 
 
@@ -241,7 +238,7 @@ class RecordAutoSchema(AutoSchema):
     def get_response_serializers(self) -> Any:
         action = getattr(self.view, "action", None)
         output = self._serializers()[1]
-        writes = {400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN}
+        writes = {400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN, 415: UNSUPPORTED}
         detail = {401: UNAUTHENTICATED, 404: NOT_FOUND}
         by_action = {
             "list": {200: output, 400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND},

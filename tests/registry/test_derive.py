@@ -79,9 +79,7 @@ def test_pfs1_without_progression_is_censored_at_the_later_of_stop_and_last_cont
 
 
 def test_pfs1_without_a_start_date_is_missing() -> None:
-    result = progression_free_survival_1(
-        start=None, progression=date(2021, 7, 1), stop=None, last_contact=None
-    )
+    result = progression_free_survival_1(start=None, progression=date(2021, 7, 1), stop=None, last_contact=None)
     assert_missing(result, "start date is missing")
 
 
@@ -91,16 +89,12 @@ def test_pfs1_without_progression_or_any_censoring_date_is_missing() -> None:
 
 
 def test_pfs1_progression_before_start_is_missing_with_a_reason() -> None:
-    result = progression_free_survival_1(
-        start=START, progression=date(2020, 12, 1), stop=None, last_contact=None
-    )
+    result = progression_free_survival_1(start=START, progression=date(2020, 12, 1), stop=None, last_contact=None)
     assert_missing(result, "progression date is before the ICI-1 start date")
 
 
 def test_pfs1_censoring_date_before_start_is_missing_with_a_reason() -> None:
-    result = progression_free_survival_1(
-        start=START, progression=None, stop=date(2020, 12, 1), last_contact=None
-    )
+    result = progression_free_survival_1(start=START, progression=None, stop=date(2020, 12, 1), last_contact=None)
     assert_missing(result, "censoring date")
 
 
@@ -138,9 +132,7 @@ def test_pfs1_end_before_start_only_through_mid_month_imputation_counts_as_zero_
     result = progression_free_survival_1(
         start=PartialDate.month(2021, 3), progression=date(2021, 3, 5), stop=None, last_contact=None
     )
-    assert result == TimeToEvent(
-        months=0.0, event=True, imputed=True, end_date=date(2021, 3, 15), missing_reason=None
-    )
+    assert result == TimeToEvent(months=0.0, event=True, imputed=True, end_date=date(2021, 3, 15), missing_reason=None)
 
 
 # --- Treatment-free interval -----------------------------------------------------------------------
@@ -157,10 +149,7 @@ def test_pfs1_end_before_start_only_through_mid_month_imputation_counts_as_zero_
 def test_tfi_is_months_from_previous_stop_to_rechallenge_start(
     previous_stop: PartialDate | date, rechallenge_start: date, expected: tuple[float, bool]
 ) -> None:
-    assert (
-        treatment_free_interval_months(previous_stop=previous_stop, rechallenge_start=rechallenge_start)
-        == expected
-    )
+    assert treatment_free_interval_months(previous_stop=previous_stop, rechallenge_start=rechallenge_start) == expected
 
 
 @pytest.mark.parametrize(
@@ -168,15 +157,17 @@ def test_tfi_is_months_from_previous_stop_to_rechallenge_start(
     [(None, date(2021, 7, 1)), (date(2021, 1, 1), None), (None, None)],
 )
 def test_tfi_with_a_missing_date_is_none(previous_stop: date | None, rechallenge_start: date | None) -> None:
-    assert treatment_free_interval_months(
-        previous_stop=previous_stop, rechallenge_start=rechallenge_start
-    ) == (None, False)
+    assert treatment_free_interval_months(previous_stop=previous_stop, rechallenge_start=rechallenge_start) == (
+        None,
+        False,
+    )
 
 
 def test_tfi_with_rechallenge_before_the_stop_is_none() -> None:
-    assert treatment_free_interval_months(
-        previous_stop=date(2021, 7, 1), rechallenge_start=date(2021, 6, 1)
-    ) == (None, False)
+    assert treatment_free_interval_months(previous_stop=date(2021, 7, 1), rechallenge_start=date(2021, 6, 1)) == (
+        None,
+        False,
+    )
 
 
 # --- Prior irAEs ------------------------------------------------------------------------------------
@@ -203,9 +194,7 @@ def test_worst_prior_irae_grade_is_the_highest_grade_or_zero(grades: list[int], 
         pytest.param([(1, None)], True, id="grade-1 irAE never exceeded grade 1"),
     ],
 )
-def test_all_prior_iraes_resolved_to_grade1(
-    iraes: list[tuple[int, int | None]], expected: bool | None
-) -> None:
+def test_all_prior_iraes_resolved_to_grade1(iraes: list[tuple[int, int | None]], expected: bool | None) -> None:
     records = [irae("colitis", "gastrointestinal", g, resolved_to_grade=r) for g, r in iraes]
     assert all_prior_iraes_resolved_to_grade1(records) is expected
 
@@ -230,9 +219,7 @@ def test_an_irae_with_an_impossible_grade_is_rejected(grade: int, resolved_to_gr
     ],
 )
 def test_recist_best_overall_response_ranks_cr_pr_sd_pd_ne(categories: list[str], best: str) -> None:
-    observations = [
-        ResponseObservation(assessed_on=date(2021, 2, 1 + i), category=c) for i, c in enumerate(categories)
-    ]
+    observations = [ResponseObservation(assessed_on=date(2021, 2, 1 + i), category=c) for i, c in enumerate(categories)]
     assert best_overall_response(observations) == best
 
 
@@ -246,9 +233,7 @@ def test_best_overall_response_without_assessments_is_none() -> None:
         pytest.param([("2021-02-01", "iSD"), ("2021-04-01", "iUPD")], "iSD", id="iSD beats iUPD"),
         pytest.param([("2021-02-01", "iUPD")], "iUPD", id="lone iUPD stays unconfirmed"),
         pytest.param([("2021-02-01", "iUPD"), ("2021-03-01", "iCPD")], "iCPD", id="confirmed iUPD"),
-        pytest.param(
-            [("2021-02-01", "iUPD"), ("2021-03-01", "NE"), ("2021-04-01", "iCPD")], "iCPD", id="NE between"
-        ),
+        pytest.param([("2021-02-01", "iUPD"), ("2021-03-01", "NE"), ("2021-04-01", "iCPD")], "iCPD", id="NE between"),
         pytest.param([("2021-02-01", "iUPD"), ("2021-03-01", "iSD")], "iSD", id="iUPD reset by iSD"),
         pytest.param([("2021-02-01", "iUPD"), ("2021-03-01", "iPR")], "iPR", id="iUPD reset by iPR"),
         pytest.param(
@@ -293,9 +278,7 @@ def test_an_unknown_response_category_is_rejected() -> None:
         (None, None, None),
     ],
 )
-def test_objective_response_and_disease_control_flags(
-    best: str | None, orr: bool | None, dcr: bool | None
-) -> None:
+def test_objective_response_and_disease_control_flags(best: str | None, orr: bool | None, dcr: bool | None) -> None:
     assert (objective_response(best), disease_control(best)) == (orr, dcr)
 
 
@@ -317,12 +300,8 @@ def test_response_flags_reject_an_unknown_category() -> None:
         ),
         pytest.param([("2021-02-01", "SD"), ("2021-03-01", "PR")], None, id="RECIST without PD"),
         pytest.param([], None, id="no assessments"),
-        pytest.param(
-            [("2021-02-01", "iUPD"), ("2021-03-10", "iCPD")], date(2021, 2, 1), id="iUPD confirmed by iCPD"
-        ),
-        pytest.param(
-            [("2021-02-01", "iSD"), ("2021-03-01", "iCPD")], date(2021, 3, 1), id="iCPD without iUPD"
-        ),
+        pytest.param([("2021-02-01", "iUPD"), ("2021-03-10", "iCPD")], date(2021, 2, 1), id="iUPD confirmed by iCPD"),
+        pytest.param([("2021-02-01", "iSD"), ("2021-03-01", "iCPD")], date(2021, 3, 1), id="iCPD without iUPD"),
         pytest.param([("2021-02-01", "iUPD"), ("2021-03-01", "iSD")], None, id="iUPD then iSD"),
         pytest.param([("2021-02-01", "iUPD")], None, id="iUPD with nothing after it"),
         pytest.param(
@@ -418,9 +397,7 @@ def test_pfs2_without_progression_or_death_is_censored_at_last_contact() -> None
         (date(2020, 12, 31), "last-contact date is before the rechallenge start"),
     ],
 )
-def test_pfs2_without_a_usable_last_contact_is_missing_not_zero(
-    last_contact: date | None, reason_part: str
-) -> None:
+def test_pfs2_without_a_usable_last_contact_is_missing_not_zero(last_contact: date | None, reason_part: str) -> None:
     result = progression_free_survival_2(
         rechallenge_start=START, progression_dates=[], death_date=None, last_contact=last_contact
     )
@@ -455,16 +432,12 @@ def test_os_death_is_an_event() -> None:
 
 
 def test_os_alive_is_censored_at_last_contact() -> None:
-    result = overall_survival_from_rechallenge(
-        rechallenge_start=START, death_date=None, last_contact=date(2021, 4, 1)
-    )
+    result = overall_survival_from_rechallenge(rechallenge_start=START, death_date=None, last_contact=date(2021, 4, 1))
     assert (result.months, result.event, result.end_date) == (months(90), False, date(2021, 4, 1))
 
 
 def test_os_death_before_the_rechallenge_start_is_missing_with_a_reason() -> None:
-    result = overall_survival_from_rechallenge(
-        rechallenge_start=START, death_date=date(2020, 6, 1), last_contact=None
-    )
+    result = overall_survival_from_rechallenge(rechallenge_start=START, death_date=date(2020, 6, 1), last_contact=None)
     assert_missing(result, "death date is before the rechallenge start date")
 
 
@@ -533,9 +506,7 @@ def test_time_to_recurrence_from_a_month_precision_onset_is_imputed() -> None:
 
 def test_time_to_recurrence_with_an_onset_imputed_before_a_same_month_start_is_zero() -> None:
     during = [irae("colitis", "gastrointestinal", 2, onset=PartialDate.month(2021, 1))]
-    result = irae_recurrence(
-        prior=[PRIOR_COLITIS], during_rechallenge=during, rechallenge_start=date(2021, 1, 20)
-    )
+    result = irae_recurrence(prior=[PRIOR_COLITIS], during_rechallenge=during, rechallenge_start=date(2021, 1, 20))
     assert (result.months_to_first, result.imputed) == (0.0, True)
 
 
@@ -551,8 +522,6 @@ def test_time_to_recurrence_is_none_when_it_cannot_be_known(
     onsets: list[PartialDate | None], rechallenge_start: date | None
 ) -> None:
     during = [irae("colitis", "gastrointestinal", 2, onset=onset) for onset in onsets]
-    result = irae_recurrence(
-        prior=[PRIOR_COLITIS], during_rechallenge=during, rechallenge_start=rechallenge_start
-    )
+    result = irae_recurrence(prior=[PRIOR_COLITIS], during_rechallenge=during, rechallenge_start=rechallenge_start)
     assert (result.months_to_first, result.imputed) == (None, False)
     assert result.any_grade is True

@@ -55,8 +55,21 @@ def worker_queue():
         pytest.skip(message)
     queue = f"test-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue, "--loglevel=INFO",
-         "--without-heartbeat", "--without-mingle", "--without-gossip"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ],
         cwd=ROOT,
         env=_worker_env(),
         stdout=subprocess.PIPE,
@@ -75,8 +88,12 @@ def worker_queue():
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_process_clears_expired_sessions_in_the_database(worker_queue):
     now = timezone.now()
-    Session.objects.create(session_key="expired" + "x" * 25, session_data="e30", expire_date=now - dt.timedelta(hours=1))
-    Session.objects.create(session_key="current" + "y" * 25, session_data="e30", expire_date=now + dt.timedelta(hours=1))
+    Session.objects.create(
+        session_key="expired" + "x" * 25, session_data="e30", expire_date=now - dt.timedelta(hours=1)
+    )
+    Session.objects.create(
+        session_key="current" + "y" * 25, session_data="e30", expire_date=now + dt.timedelta(hours=1)
+    )
 
     sessions_clear_expired.apply_async(queue=worker_queue)
 

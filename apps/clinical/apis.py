@@ -1,0 +1,217 @@
+"""REST endpoints of the clinical records under ``/api/v1/``: one scoped viewset per record type.
+
+Reads come from the scoped queryset (``apps.core.viewsets.ScopedViewSetMixin``), so a record of
+another site answers 404 on every detail URL and never appears in a list. Writes go only through
+``services.record_create`` / ``record_update`` / ``record_delete`` with channel ``api``: the
+serializers check shape and type, the service validates the record (``full_clean``), checks the
+site, compares the ``If-Match`` version under a row lock and writes the audit entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics, status, viewsets
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from apps.core.models import AuditChannel
+from apps.core.viewsets import (
+    ReachesRecords,
+    RecordAutoSchema,
+    RecordPagination,
+    ScopedViewSetMixin,
+    etag_for,
+    if_match_version,
+)
+
+from . import filters, serializers
+from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from .services import record_create, record_delete, record_update
+
+WRITE_ACTIONS = frozenset({"create", "update", "partial_update"})
+
+
+class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
+    """List, read, create, change and delete one type of clinical record within the user's sites."""
+
+    permission_classes = [IsAuthenticated, ReachesRecords]
+    parser_classes = [JSONParser]
+    pagination_class = RecordPagination
+    filter_backends = [DjangoFilterBackend]
+    schema = RecordAutoSchema()
+    lookup_value_regex = "[^/]+"  # any value reaches the view, so a malformed one answers a JSON 404
+
+    input_serializer_class: ClassVar[type[serializers.RecordInputSerializer]]
+    output_serializer_class: ClassVar[type[serializers.RecordOutputSerializer]]
+    #: Joins the output needs, so a list page costs the same number of queries at any size.
+    related: ClassVar[tuple[str, ...]] = ()
+    ordering: ClassVar[tuple[str, ...]] = ("pk",)
+
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related(*self.related).order_by(*self.ordering)
+
+    def get_serializer_class(self) -> type:
+        return self.input_serializer_class if self.action in WRITE_ACTIONS else self.output_serializer_class
+
+    def get_object(self) -> Any:
+        """The record named in the URL, within reach; list filters do not apply to a detail URL."""
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        if "\x00" in str(value):
+            raise Http404
+        instance = generics.get_object_or_404(self.get_queryset(), **{self.lookup_field: value})
+        self.check_object_permissions(self.request, instance)
+        return instance
+
+    def _respond(self, instance: Any, status_code: int = status.HTTP_200_OK) -> Response:
+        output = self.output_serializer_class(instance, context=self.get_serializer_context())
+        return Response(output.data, status=status_code, headers={"ETag": etag_for(instance)})
+
+    @staticmethod
+    def _split_reason(validated: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        data = dict(validated)
+        return data, data.pop("reason", "")
+
+    def list(self, request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        output = self.output_serializer_class(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(output.data)
+
+    def retrieve(self, request, *args: Any, **kwargs: Any) -> Response:
+        return self._respond(self.get_object())
+
+    def create(self, request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data, reason = self._split_reason(serializer.validated_data)
+        instance = record_create(
+            model=self.scope_model, data=data, user=request.user, channel=AuditChannel.API, reason=reason
+        )
+        return self._respond(instance, status.HTTP_201_CREATED)
+
+    def update(self, request, *args: Any, partial: bool = False, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        version = if_match_version(request)
+        serializer = self.get_serializer(instance, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data, reason = self._split_reason(serializer.validated_data)
+        instance = record_update(
+            instance=instance,
+            data=data,
+            user=request.user,
+            channel=AuditChannel.API,
+            reason=reason,
+            expected_version=version,
+        )
+        return self._respond(instance)
+
+    def partial_update(self, request, *args: Any, **kwargs: Any) -> Response:
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        version = if_match_version(request)
+        body = request.data if isinstance(request.data, dict) else {}
+        reason_input = serializers.DeleteInputSerializer(
+            data={"reason": request.query_params.get("reason") or body.get("reason") or ""}
+        )
+        reason_input.is_valid(raise_exception=True)
+        record_delete(
+            instance=instance,
+            user=request.user,
+            channel=AuditChannel.API,
+            reason=reason_input.validated_data["reason"],
+            expected_version=version,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _describe(noun: str, plural: str, tag: str) -> Any:
+    """Summaries and a tag for the six operations of a record viewset."""
+    return extend_schema_view(
+        list=extend_schema(summary=f"List {plural} of your sites", tags=[tag]),
+        retrieve=extend_schema(summary=f"Read a {noun}", tags=[tag]),
+        create=extend_schema(summary=f"Create a {noun}", tags=[tag]),
+        update=extend_schema(summary=f"Replace a {noun} (If-Match required)", tags=[tag]),
+        partial_update=extend_schema(summary=f"Change fields of a {noun} (If-Match required)", tags=[tag]),
+        destroy=extend_schema(summary=f"Delete a {noun} (If-Match required)", tags=[tag]),
+    )
+
+
+@_describe("patient", "patients", "patients")
+class PatientViewSet(ClinicalRecordViewSet):
+    """Patients, looked up by registry ID; ``?search=`` matches registry IDs and own-site local identifiers."""
+
+    scope_model = Patient
+    lookup_field = "registry_id"
+    input_serializer_class = serializers.PatientInputSerializer
+    output_serializer_class = serializers.PatientSerializer
+    filterset_class = filters.PatientFilter
+    related = ("site",)
+    ordering = ("registry_id",)
+
+
+@_describe("initial ICI course", "initial ICI courses", "initial-courses")
+class InitialCourseViewSet(ClinicalRecordViewSet):
+    """The first ICI course (ICI-1) of each patient."""
+
+    scope_model = InitialCourse
+    input_serializer_class = serializers.InitialCourseInputSerializer
+    output_serializer_class = serializers.InitialCourseSerializer
+    filterset_class = filters.InitialCourseFilter
+    related = ("patient__site",)
+    ordering = ("patient__registry_id", "pk")
+
+
+@_describe("rechallenge episode", "rechallenge episodes", "episodes")
+class EpisodeViewSet(ClinicalRecordViewSet):
+    """Rechallenge episodes."""
+
+    scope_model = RechallengeEpisode
+    input_serializer_class = serializers.EpisodeInputSerializer
+    output_serializer_class = serializers.EpisodeSerializer
+    filterset_class = filters.EpisodeFilter
+    related = ("patient__site",)
+    ordering = ("patient__registry_id", "sequence_number", "pk")
+
+
+@_describe("adverse event", "adverse events", "adverse-events")
+class AdverseEventViewSet(ClinicalRecordViewSet):
+    """Immune-related adverse events of the initial course and of rechallenges."""
+
+    scope_model = AdverseEvent
+    input_serializer_class = serializers.AdverseEventInputSerializer
+    output_serializer_class = serializers.AdverseEventSerializer
+    filterset_class = filters.AdverseEventFilter
+    related = ("patient__site",)
+    ordering = ("patient__registry_id", "onset_date", "pk")
+
+
+@_describe("response assessment", "response assessments", "responses")
+class ResponseViewSet(ClinicalRecordViewSet):
+    """Tumour response assessments of rechallenge episodes."""
+
+    scope_model = ResponseAssessment
+    input_serializer_class = serializers.ResponseInputSerializer
+    output_serializer_class = serializers.ResponseSerializer
+    filterset_class = filters.ResponseFilter
+    related = ("episode__patient__site",)
+    ordering = ("episode_id", "assessment_date", "pk")
+
+
+@_describe("follow-up", "follow-ups", "follow-ups")
+class FollowUpViewSet(ClinicalRecordViewSet):
+    """Follow-up contacts of rechallenge episodes."""
+
+    scope_model = FollowUp
+    input_serializer_class = serializers.FollowUpInputSerializer
+    output_serializer_class = serializers.FollowUpSerializer
+    filterset_class = filters.FollowUpFilter
+    related = ("episode__patient__site",)
+    ordering = ("episode_id", "follow_up_date", "pk")

@@ -1,0 +1,212 @@
+"""Web forms of the case report form: they check the shape of the input, the services save it.
+
+Labels, help text and choices come from the model fields (one source for forms, API and codebook).
+A form runs the model's ``clean()`` through ``ModelForm`` validation but never saves: the view hands
+``record_data()`` to ``apps.clinical.services`` together with the audit ``reason`` and the
+optimistic-locking ``version`` the user loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import Model, QuerySet
+
+from apps.accounts.models import Site
+from apps.accounts.selectors import access_for_user, writable_sites_for_user
+from registry.crf import HIDDEN_FROM_COORDINATORS
+from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision
+
+from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+
+#: Form fields that feed the audit trail and the locking check rather than the record.
+AUDIT_FIELDS = frozenset({"reason", "version"})
+
+PRECISION_SUFFIX = "_precision"
+
+
+def entry_fields(model: type[Model], *, skip: tuple[str, ...] = ()) -> list[str]:
+    """The model's editable fields in CRF order, with "marked complete" last."""
+    names = [
+        field.name
+        for field in model._meta.concrete_fields
+        if field.editable and not field.primary_key and field.name not in {"is_complete", *skip}
+    ]
+    return [*names, "is_complete"]
+
+
+class RecordForm(forms.ModelForm):
+    """Base of every clinical form: HTML date inputs, the audit reason and the loaded version."""
+
+    reason = forms.CharField(
+        label="Reason for change",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit trail; required when changing a record that is marked complete.",
+    )
+    version = forms.IntegerField(
+        required=False,
+        min_value=1,
+        widget=forms.HiddenInput,
+        error_messages={"required": "The form came without the record's version: reload the page and try again."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        model_fields = {f.name: f for f in self._meta.model._meta.concrete_fields}
+        #: Fields with a model default may be left out of a POST: they keep their current (or default) value.
+        self.fallbacks: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            if isinstance(field, forms.DateField):
+                field.widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+            model_field = model_fields.get(name)
+            if model_field is not None and model_field.has_default() and field.required:
+                field.required = False
+                current = getattr(self.instance, model_field.attname) if self.instance.pk else None
+                self.fallbacks[name] = model_field.get_default() if current is None else current
+        if self.instance.pk is not None:  # editing: the version the user loaded guards against lost updates
+            self.initial.setdefault("version", self.instance.version)
+            self.fields["version"].required = True
+        # The reason and the hidden version close the form, after the record's own fields.
+        self.order_fields([name for name in self.fields if name not in AUDIT_FIELDS])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name, fallback in self.fallbacks.items():
+            if name in cleaned and cleaned[name] in (None, ""):
+                cleaned[name] = fallback
+        for name, value in list(cleaned.items()):
+            # A date known only to the month is stored on the 15th (the mid-month rule of registry.dates).
+            if isinstance(value, dt.date) and cleaned.get(f"{name}{PRECISION_SUFFIX}") == DatePrecision.MONTH:
+                cleaned[name] = value.replace(day=IMPUTED_DAY_OF_MONTH)
+        return cleaned
+
+    def record_data(self) -> dict[str, Any]:
+        """The cleaned values of the record's own fields, ready for ``record_create``/``record_update``."""
+        return {name: value for name, value in self.cleaned_data.items() if name not in AUDIT_FIELDS}
+
+    @property
+    def rows(self) -> list[list[forms.BoundField]]:
+        """Visible fields grouped for layout: a date and its month-precision companion share a row."""
+        rows: list[list[forms.BoundField]] = []
+        for bound in self.visible_fields():
+            qualified = bound.name.removesuffix(PRECISION_SUFFIX)
+            if qualified != bound.name and rows and rows[-1][0].name == qualified:
+                rows[-1].append(bound)
+            else:
+                rows.append([bound])
+        return rows
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        """Like ``Form.add_error``, but errors about a field this form lacks become form-wide errors.
+
+        The model's ``clean()`` and the services may name fields the form does not show (the patient
+        of an episode, the site of a record); the user still has to read them.
+        """
+        if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            error = error.error_dict
+        if isinstance(error, dict):
+            for name, messages in error.items():
+                self.add_error(name, messages)
+            return
+        if field == NON_FIELD_ERRORS or field not in self.fields:
+            field = None
+        super().add_error(field, error)
+
+
+def registration_sites_for_user(*, user) -> QuerySet[Site]:
+    """Sites where the user may register patients: active sites they are a member of (center staff)."""
+    return writable_sites_for_user(user=user).filter(pk__in=access_for_user(user).site_ids)
+
+
+class PatientForm(RecordForm):
+    """Register or edit a patient; the registry ID is generated by the service."""
+
+    class Meta:
+        model = Patient
+        fields = entry_fields(Patient)
+
+    def __init__(self, *args: Any, user, show_identifiers: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            sites = registration_sites_for_user(user=user)
+            self.fields["site"].queryset = sites
+            if len(sites) == 1:  # one site to choose from: preselect it
+                self.fields["site"].empty_label = None
+        else:
+            del self.fields["site"]  # a patient stays at the site that registered them
+        if not show_identifiers:
+            for name in HIDDEN_FROM_COORDINATORS["patient"]:
+                self.fields.pop(name, None)
+
+
+class InitialCourseForm(RecordForm):
+    """The first ICI course (ICI-1) of a patient."""
+
+    class Meta:
+        model = InitialCourse
+        fields = entry_fields(InitialCourse, skip=("patient",))
+
+
+class AdverseEventForm(RecordForm):
+    """An irAE of ICI-1 (no episode) or of one of the patient's rechallenge episodes."""
+
+    class Meta:
+        model = AdverseEvent
+        fields = entry_fields(AdverseEvent, skip=("patient",))
+
+    def __init__(self, *args: Any, episodes=None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["episode"]
+        field.empty_label = "Initial ICI course (ICI-1)"
+        field.queryset = episodes if episodes is not None else RechallengeEpisode.objects.none()
+        field.label_from_instance = lambda episode: f"Rechallenge {episode.sequence_number} (from {episode.start_date})"
+
+
+class RechallengeEpisodeForm(RecordForm):
+    """A rechallenge episode and the patient's baseline at its start."""
+
+    class Meta:
+        model = RechallengeEpisode
+        fields = entry_fields(RechallengeEpisode, skip=("patient",))
+
+
+class ResponseAssessmentForm(RecordForm):
+    """A tumour response assessment during a rechallenge episode."""
+
+    class Meta:
+        model = ResponseAssessment
+        fields = entry_fields(ResponseAssessment, skip=("episode",))
+
+
+class FollowUpForm(RecordForm):
+    """A follow-up contact after rechallenge start."""
+
+    class Meta:
+        model = FollowUp
+        fields = entry_fields(FollowUp, skip=("episode",))
+
+
+class DeleteForm(forms.Form):
+    """Confirmation of a deletion: the reason goes into the audit trail."""
+
+    reason = forms.CharField(
+        label="Reason for deletion",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit trail; required when the record is marked complete.",
+    )
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+FORM_FOR_MODEL: dict[type[Model], type[RecordForm]] = {
+    Patient: PatientForm,
+    InitialCourse: InitialCourseForm,
+    AdverseEvent: AdverseEventForm,
+    RechallengeEpisode: RechallengeEpisodeForm,
+    ResponseAssessment: ResponseAssessmentForm,
+    FollowUp: FollowUpForm,
+}

@@ -1,0 +1,392 @@
+"""Input and output shapes of the clinical record API, one pair per record type.
+
+Input serializers check shape and type only (required, type, length, choice); every rule about
+the record itself comes from the model's ``clean`` through the services, so the API and the web
+form give the same messages. A related record is looked up within the user's reach only, so a
+record of another site answers exactly like one that does not exist.
+
+The fields ``registry.crf.HIDDEN_FROM_COORDINATORS`` names are left out of the output whenever the
+record is not of one of the user's own sites, and are not writable on such a record either (a
+coordinator's PUT neither needs nor overwrites a local identifier they cannot see).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.accounts.models import Site
+from apps.accounts.selectors import access_for_user, writable_sites_for_user
+from apps.core.audit import site_of
+from registry.crf import HIDDEN_FROM_COORDINATORS
+
+from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from .selectors import scoped_queryset
+
+TIMESTAMPS = ("is_complete", "version", "created_at", "updated_at")
+#: Each record type's name in ``registry.crf``.
+CRF_RECORD = {
+    Patient: "patient",
+    InitialCourse: "initial_course",
+    RechallengeEpisode: "episode",
+    AdverseEvent: "adverse_event",
+    ResponseAssessment: "response",
+    FollowUp: "follow_up",
+}
+COURSE_CHOICES = [("initial", "Initial ICI course (ICI-1)"), ("rechallenge", "Rechallenge episode")]
+
+
+def _request_user(context: dict[str, Any]):
+    request = context.get("request")
+    return getattr(request, "user", None)
+
+
+def _hidden_fields(model) -> frozenset[str]:
+    return HIDDEN_FROM_COORDINATORS.get(CRF_RECORD.get(model, ""), frozenset())
+
+
+def _sees_identifiers(context: dict[str, Any], instance) -> bool:
+    return access_for_user(_request_user(context)).can_see_identifiers_of(site_of(instance))
+
+
+# --- Related records within reach -----------------------------------------------------------------
+
+
+class ScopedPatientField(serializers.SlugRelatedField):
+    """A patient of the user's sites, by registry ID."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Registry ID of a patient of your sites.")
+        super().__init__(slug_field="registry_id", queryset=Patient.objects.none(), **kwargs)
+
+    def get_queryset(self):
+        return scoped_queryset(Patient, user=_request_user(self.context))
+
+
+class ScopedEpisodeField(serializers.PrimaryKeyRelatedField):
+    """A rechallenge episode of the user's sites, by id."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Id of a rechallenge episode of your sites.")
+        super().__init__(queryset=RechallengeEpisode.objects.none(), **kwargs)
+
+    def get_queryset(self):
+        return scoped_queryset(RechallengeEpisode, user=_request_user(self.context))
+
+
+class WritableSiteField(serializers.SlugRelatedField):
+    """A site the user may enter records for, by code (plus the record's current site on a change)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Code of a site you enter records for, e.g. AMS1.")
+        super().__init__(slug_field="code", queryset=Site.objects.none(), **kwargs)
+
+    def get_queryset(self):
+        sites = writable_sites_for_user(user=_request_user(self.context))
+        instance = getattr(self.parent, "instance", None)
+        if isinstance(instance, Patient):
+            sites = sites | Site.objects.filter(pk=instance.site_id)
+        return sites
+
+
+# --- Bases ----------------------------------------------------------------------------------------
+
+
+class RecordInputSerializer(serializers.ModelSerializer):
+    """Shape and type checks of a write; the service validates the record and audits it."""
+
+    reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Why the record is changed; required once it is marked complete. Kept in the audit trail.",
+    )
+
+    def get_validators(self) -> list[Any]:
+        return []  # uniqueness and the other model constraints are checked by the service (full_clean)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        instance = self.instance
+        if isinstance(instance, self.Meta.model) and not _sees_identifiers(self.context, instance):
+            for name in _hidden_fields(self.Meta.model):  # what one may not see, one may not overwrite
+                fields.pop(name, None)
+        return fields
+
+
+class RecordOutputSerializer(serializers.ModelSerializer):
+    """A record as the user may see it: identifiers only for records of the user's own sites."""
+
+    def hidden_fields(self) -> frozenset[str]:
+        return _hidden_fields(self.Meta.model)
+
+    def get_extra_kwargs(self) -> dict[str, dict[str, Any]]:
+        extra = super().get_extra_kwargs()
+        hidden = self.hidden_fields()
+        for name in self.Meta.fields:
+            # Hidden fields stay optional (not read-only) so the schema does not promise them.
+            extra.setdefault(name, {}).update({"required": False} if name in hidden else {"read_only": True})
+        return extra
+
+    def include_extra_kwargs(self, kwargs: dict[str, Any], extra_kwargs: dict[str, Any]) -> dict[str, Any]:
+        allow_blank = kwargs.get("allow_blank", False)
+        kwargs = super().include_extra_kwargs(kwargs, extra_kwargs)
+        if allow_blank and "choices" in kwargs:
+            kwargs["allow_blank"] = True  # read-only, but "" is a value it answers (schema: BlankEnum)
+        return kwargs
+
+    def to_representation(self, instance) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        hidden = self.hidden_fields()
+        if hidden and not _sees_identifiers(self.context, instance):
+            for name in hidden:
+                data.pop(name, None)
+        return data
+
+
+# --- Patient --------------------------------------------------------------------------------------
+
+PATIENT_FIELDS = (
+    "site",
+    "local_identifier",
+    "sex",
+    "year_of_birth",
+    "date_of_birth",
+    "tumour_type",
+    "histology",
+    "consent_status",
+    "consent_date",
+    "pdl1_tps_percent",
+    "pdl1_cps",
+    "tmb_mut_per_mb",
+    "msi_status",
+)
+
+
+class PatientInputSerializer(RecordInputSerializer):
+    site = WritableSiteField()
+
+    class Meta:
+        model = Patient
+        ref_name = "Patient"
+        fields = (*PATIENT_FIELDS, "is_complete", "reason")
+
+
+class PatientSerializer(RecordOutputSerializer):
+    """A patient; ``local_identifier`` and ``date_of_birth`` only for patients of your own sites."""
+
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True, help_text="Site code.")
+
+    class Meta:
+        model = Patient
+        fields = ("registry_id", *PATIENT_FIELDS, *TIMESTAMPS)
+
+
+# --- Initial ICI course ---------------------------------------------------------------------------
+
+INITIAL_COURSE_FIELDS = (
+    "primary_agent",
+    "second_agent",
+    "regimen_type",
+    "line_of_therapy",
+    "start_date",
+    "start_date_precision",
+    "stop_date",
+    "stop_date_precision",
+    "ecog_at_start",
+    "best_overall_response",
+    "progression_date",
+    "progression_date_precision",
+    "stop_reason",
+)
+
+
+class InitialCourseInputSerializer(RecordInputSerializer):
+    patient = ScopedPatientField()
+
+    class Meta:
+        model = InitialCourse
+        ref_name = "InitialCourse"
+        fields = ("patient", *INITIAL_COURSE_FIELDS, "is_complete", "reason")
+
+
+class InitialCourseSerializer(RecordOutputSerializer):
+    """The first ICI course (ICI-1) of a patient."""
+
+    patient = serializers.SlugRelatedField(slug_field="registry_id", read_only=True, help_text="Registry ID.")
+    site = serializers.CharField(source="patient.site.code", read_only=True, help_text="Site code.")
+
+    class Meta:
+        model = InitialCourse
+        fields = ("id", "patient", "site", *INITIAL_COURSE_FIELDS, *TIMESTAMPS)
+
+
+# --- Rechallenge episode --------------------------------------------------------------------------
+
+EPISODE_FIELDS = (
+    "sequence_number",
+    "start_date",
+    "rechallenge_type",
+    "agent_relation",
+    "primary_agent",
+    "second_agent",
+    "regimen_type",
+    "ecog_at_rechallenge",
+    "ldh_u_per_l",
+    "ldh_above_uln",
+    "neutrophil_lymphocyte_ratio",
+    "albumin_g_per_l",
+    "brain_metastases",
+    "liver_metastases",
+    "current_prednisone_mg_per_day",
+    "intervening_therapy",
+    "intervening_therapy_lines",
+)
+
+
+class EpisodeInputSerializer(RecordInputSerializer):
+    patient = ScopedPatientField()
+
+    class Meta:
+        model = RechallengeEpisode
+        ref_name = "Episode"
+        fields = ("patient", *EPISODE_FIELDS, "is_complete", "reason")
+
+
+class EpisodeSerializer(RecordOutputSerializer):
+    """A rechallenge episode."""
+
+    patient = serializers.SlugRelatedField(slug_field="registry_id", read_only=True, help_text="Registry ID.")
+    site = serializers.CharField(source="patient.site.code", read_only=True, help_text="Site code.")
+
+    class Meta:
+        model = RechallengeEpisode
+        fields = ("id", "patient", "site", *EPISODE_FIELDS, "enrolled_at", *TIMESTAMPS)
+
+
+# --- Adverse event --------------------------------------------------------------------------------
+
+ADVERSE_EVENT_FIELDS = (
+    "ctcae_version",
+    "ctcae_term",
+    "grade",
+    "onset_date",
+    "onset_date_precision",
+    "resolution_date",
+    "resolution_date_precision",
+    "resolved_to_grade",
+    "management",
+    "peak_prednisone_mg_per_day",
+    "second_line_immunosuppressant",
+    "steroid_refractory",
+    "hospitalised",
+    "led_to_discontinuation",
+    "recurrence_status",
+)
+
+
+class AdverseEventInputSerializer(RecordInputSerializer):
+    patient = ScopedPatientField()
+    episode = ScopedEpisodeField(
+        required=False,
+        allow_null=True,
+        help_text="Id of the rechallenge episode it occurred in; null for an irAE of the initial ICI course.",
+    )
+
+    class Meta:
+        model = AdverseEvent
+        ref_name = "AdverseEvent"
+        fields = ("patient", "episode", *ADVERSE_EVENT_FIELDS, "is_complete", "reason")
+
+
+class AdverseEventSerializer(RecordOutputSerializer):
+    """An immune-related adverse event of the initial course or of a rechallenge episode."""
+
+    patient = serializers.SlugRelatedField(slug_field="registry_id", read_only=True, help_text="Registry ID.")
+    site = serializers.CharField(source="patient.site.code", read_only=True, help_text="Site code.")
+    course = serializers.SerializerMethodField(help_text="The course the irAE belongs to.")
+
+    class Meta:
+        model = AdverseEvent
+        fields = (
+            "id",
+            "patient",
+            "site",
+            "episode",
+            "course",
+            *ADVERSE_EVENT_FIELDS,
+            "meddra_code",
+            "organ_category",
+            *TIMESTAMPS,
+        )
+
+    @extend_schema_field(serializers.ChoiceField(choices=COURSE_CHOICES))
+    def get_course(self, instance: AdverseEvent) -> str:
+        return "initial" if instance.episode_id is None else "rechallenge"
+
+
+# --- Response assessment --------------------------------------------------------------------------
+
+RESPONSE_FIELDS = ("assessment_date", "criteria", "category")
+
+
+class ResponseInputSerializer(RecordInputSerializer):
+    episode = ScopedEpisodeField()
+
+    class Meta:
+        model = ResponseAssessment
+        ref_name = "Response"
+        fields = ("episode", *RESPONSE_FIELDS, "is_complete", "reason")
+
+
+class ResponseSerializer(RecordOutputSerializer):
+    """A tumour response assessment during a rechallenge episode."""
+
+    patient = serializers.CharField(source="episode.patient.registry_id", read_only=True, help_text="Registry ID.")
+    site = serializers.CharField(source="episode.patient.site.code", read_only=True, help_text="Site code.")
+
+    class Meta:
+        model = ResponseAssessment
+        fields = ("id", "episode", "patient", "site", *RESPONSE_FIELDS, *TIMESTAMPS)
+
+
+# --- Follow-up ------------------------------------------------------------------------------------
+
+FOLLOW_UP_FIELDS = (
+    "follow_up_date",
+    "vital_status",
+    "progression_date",
+    "rechallenge_stopped_date",
+    "rechallenge_stop_reason",
+    "death_date",
+    "last_known_alive_date",
+)
+
+
+class FollowUpInputSerializer(RecordInputSerializer):
+    episode = ScopedEpisodeField()
+
+    class Meta:
+        model = FollowUp
+        ref_name = "FollowUp"
+        fields = ("episode", *FOLLOW_UP_FIELDS, "is_complete", "reason")
+
+
+class FollowUpSerializer(RecordOutputSerializer):
+    """A follow-up contact after rechallenge start."""
+
+    patient = serializers.CharField(source="episode.patient.registry_id", read_only=True, help_text="Registry ID.")
+    site = serializers.CharField(source="episode.patient.site.code", read_only=True, help_text="Site code.")
+
+    class Meta:
+        model = FollowUp
+        fields = ("id", "episode", "patient", "site", *FOLLOW_UP_FIELDS, *TIMESTAMPS)
+
+
+class DeleteInputSerializer(serializers.Serializer):
+    """The reason for a deletion, from ``?reason=`` or the body."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)

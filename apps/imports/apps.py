@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ImportsConfig(AppConfig):
+    """Bulk import of existing episodes from a site's CSV file, validated all-or-nothing."""
+
+    name = "apps.imports"
+    label = "imports"
+    verbose_name = "Bulk imports"

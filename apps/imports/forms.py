@@ -1,0 +1,28 @@
+"""The upload form: a site the user may write, and the CSV file."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.accounts.models import Site
+from apps.accounts.selectors import writable_sites_for_user
+
+
+class ImportUploadForm(forms.Form):
+    site = forms.ModelChoiceField(
+        queryset=Site.objects.none(), help_text="The records are created at this site.", empty_label=None
+    )
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Made from the site's template: UTF-8, comma- or semicolon-separated, header in row 1.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = writable_sites_for_user(user=user)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith((".csv", ".txt")):
+            raise forms.ValidationError("Upload a .csv file (in a spreadsheet: Save as → CSV UTF-8).")
+        return upload

@@ -1,0 +1,64 @@
+"""Import jobs: one uploaded CSV file, its validation report and what it created."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+def import_file_path(job: ImportJob, filename: str) -> str:
+    """``imports/<site code>/<random>.csv`` under MEDIA_ROOT; the original name is kept on the job."""
+    return f"imports/{job.site.code}/{uuid.uuid4().hex}.csv"
+
+
+class ImportJob(models.Model):
+    """A bulk import of one site's CSV file, validated row by row and written all-or-nothing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to start"
+        VALIDATING = "validating", "Validating"
+        IMPORTING = "importing", "Importing"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Failed – nothing imported"
+
+    RUNNING = frozenset({Status.PENDING, Status.VALIDATING, Status.IMPORTING})
+
+    site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, related_name="import_jobs")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="import_jobs")
+    file = models.FileField(upload_to=import_file_path, max_length=200)
+    original_filename = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    total_rows = models.PositiveIntegerField(default=0, help_text="Data rows in the file (empty rows not counted).")
+    processed_rows = models.PositiveIntegerField(default=0, help_text="Rows done in the current phase.")
+    message = models.TextField(blank=True, help_text="Summary of the outcome for the person who uploaded.")
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="[{row, column, value, message}] for every problem found (capped)."
+    )
+    created_counts = models.JSONField(default=dict, blank=True, help_text="{record type: number created}.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["site", "-created_at"], name="import_job_site_created_idx")]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.site.code}, {self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:job-detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in self.RUNNING
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if not self.is_running else 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))

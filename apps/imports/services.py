@@ -1,0 +1,411 @@
+"""Bulk import of a site's CSV file: validate every row, then write all of it or nothing.
+
+``import_job_create`` stores the upload and starts the job: small files run at once, larger ones in
+the ``imports.run_import_job`` Celery task, enqueued when the job is committed. ``import_job_run``
+is what both paths call, and is idempotent: only a pending job is claimed and run.
+
+A run has two phases. **Validation** parses every row (``registry.csv_import``), checks the rules
+across rows, builds unsaved model instances and runs their ``full_clean()``, collecting every problem
+as ``row N, column X: message``. Any problem fails the job and writes nothing. **Import** then
+creates every record in one transaction through ``apps.clinical.services.record_create`` (so each
+record gets the same validation, site check and audit entry as from a web form, channel ``import``);
+if a record is still refused there, the transaction is rolled back and the job fails with that row's
+errors. Rows sharing a ``local_identifier`` are one patient; a patient already registered at the
+site is an error (the import creates new patients only).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from apps.accounts.models import Site
+from apps.accounts.selectors import access_for_user
+from apps.clinical.models import Patient
+from apps.clinical.services import record_create
+from apps.core.errors import ApplicationError
+from apps.core.models import AuditChannel
+from registry import csv_import as spec
+
+from .models import ImportJob
+from .selectors import COUNT_LABELS, PARENT_FIELD, RECORD_MODELS, progress_cache_key
+
+log = logging.getLogger(__name__)
+
+#: Progress is saved every this many rows, in both phases.
+PROGRESS_EVERY = 100
+#: Files up to this many rows are imported during the upload request; larger ones by a Celery worker.
+#: Writing costs ~80 ms a row (each record goes through ``record_create``), so 25 rows answer in ~2 s.
+DEFAULT_INLINE_MAX_ROWS = 25
+DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+#: The error report keeps this many problems; the count of all of them is kept beside it.
+MAX_STORED_ERRORS = 5000
+#: Celery limits of the import task; a job running longer than the hard limit was killed.
+SOFT_TIME_LIMIT = 55 * 60
+TIME_LIMIT = 60 * 60
+STALE_AFTER_SECONDS = TIME_LIMIT + 5 * 60
+
+Status = ImportJob.Status
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def import_inline_max_rows() -> int:
+    """Files up to this many rows are imported during the upload request (setting ``IMPORT_INLINE_MAX_ROWS``)."""
+    return _setting("IMPORT_INLINE_MAX_ROWS", DEFAULT_INLINE_MAX_ROWS)
+
+
+def import_template_csv(*, site: Site) -> str:
+    """The empty template of ``site``: the documented header, one rechallenge episode per row below it."""
+    return spec.template_csv()
+
+
+def import_job_create(*, user, site: Site, upload: UploadedFile, run_inline: bool | None = None) -> ImportJob:
+    """Store an uploaded file as a new job and start it (at once if small, else on a Celery worker).
+
+    ``run_inline`` forces either path; by default files of up to ``IMPORT_INLINE_MAX_ROWS`` rows (25)
+    run at once. Call outside a transaction so the job is committed before a worker looks for it.
+    """
+    access = access_for_user(user)
+    if not access.can_write_site(site.pk) or not site.active:
+        raise ApplicationError(
+            "You cannot import records into this site.",
+            field_errors={"site": ["You are not a member of this site, or it does not enrol any more."]},
+            status=403,
+        )
+    max_bytes = _setting("IMPORT_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES)
+    if upload.size is not None and upload.size > max_bytes:
+        message = f"The file is larger than {max_bytes // (1024 * 1024)} MB; split it into smaller files."
+        raise ApplicationError(message, field_errors={"file": [message]})
+    data = upload.read()
+    total = spec.count_rows(data)
+    if run_inline is None:
+        run_inline = total <= import_inline_max_rows()
+    with transaction.atomic():
+        job = ImportJob(site=site, uploaded_by=user, original_filename=(upload.name or "")[:200], total_rows=total)
+        job.file.save("upload.csv", ContentFile(data), save=False)
+        job.save()
+        if not run_inline:
+            transaction.on_commit(partial(_enqueue, job.pk), robust=True)
+    if run_inline:
+        import_job_run(job_id=job.pk)
+        job.refresh_from_db()
+    return job
+
+
+def _enqueue(job_id: int) -> None:
+    from .tasks import run_import_job  # the task module imports this one
+
+    run_import_job.delay(job_id)
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Run a pending job to the end; a job already claimed or finished is left alone (idempotent)."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=Status.PENDING).update(
+        status=Status.VALIDATING, started_at=timezone.now(), processed_rows=0
+    )
+    job = ImportJob.objects.select_related("site", "uploaded_by").filter(pk=job_id).first()
+    if job is None or not claimed:
+        return job
+    try:
+        _run(job)
+    except SoftTimeLimitExceeded:
+        _fail(
+            job,
+            message="The import took longer than its time limit and was stopped. Nothing was imported; "
+            "split the file into smaller files and upload them one by one.",
+        )
+    except Exception:
+        log.exception("import job %s stopped by an unexpected error", job_id)
+        _fail(
+            job,
+            message="An unexpected error stopped the import. Nothing was imported. The error was logged "
+            "for the registry team; you can try again or contact them.",
+        )
+    return job
+
+
+def import_job_expire_if_stale(*, job: ImportJob) -> ImportJob:
+    """Mark a job failed when it has run longer than the task may (its worker was killed)."""
+    running = job.status in (Status.VALIDATING, Status.IMPORTING)
+    if running and job.started_at and (timezone.now() - job.started_at).total_seconds() > STALE_AFTER_SECONDS:
+        message = "The import stopped without finishing (its worker was stopped). Nothing was imported."
+        updated = ImportJob.objects.filter(pk=job.pk, status=job.status).update(
+            status=Status.FAILED, message=message, finished_at=timezone.now()
+        )
+        if updated:
+            job.refresh_from_db()
+    return job
+
+
+# --- Phases ----------------------------------------------------------------------------------------------
+
+
+def _run(job: ImportJob) -> None:
+    if not access_for_user(job.uploaded_by).can_write_site(job.site_id):
+        _fail(job, message="The uploader may no longer write records of this site. Nothing was imported.")
+        return
+    with job.file.open("rb") as handle:
+        data = handle.read()
+    parsed = spec.parse_file(data, max_rows=_setting("IMPORT_MAX_ROWS", spec.DEFAULT_MAX_ROWS))
+    if parsed.rows:  # a file refused as a whole keeps the row count taken at upload
+        job.total_rows = len(parsed.rows)
+        ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows)
+    errors = [*parsed.errors, *_validate_rows(job, parsed.rows)]
+    if errors:
+        _fail(job, errors=errors)
+        return
+    job.status = Status.IMPORTING
+    ImportJob.objects.filter(pk=job.pk).update(status=Status.IMPORTING, processed_rows=0)
+    _progress(job, 0)
+    _write_rows(job, parsed.rows)
+
+
+def _progress(job: ImportJob, done: int) -> None:
+    job.processed_rows = done
+    ImportJob.objects.filter(pk=job.pk).update(processed_rows=done)
+    # Inside the import transaction the row above is invisible to other connections until commit;
+    # the cache (shared Redis in production) lets the job page show progress meanwhile.
+    _cache_call(cache.set, progress_cache_key(job.pk), done, timeout=STALE_AFTER_SECONDS)
+
+
+def _cache_call(method, *args: Any, **kwargs: Any) -> None:
+    """Progress in the cache is a nicety: an unreachable cache must not fail (or seem to fail) an import."""
+    try:
+        method(*args, **kwargs)
+    except Exception:
+        log.warning("import progress could not be written to the cache", exc_info=True)
+
+
+def _fail(job: ImportJob, *, message: str = "", errors: Iterable[spec.CellError] = ()) -> None:
+    errors = spec.sort_errors(errors)
+    if not message:
+        rows = len({error.row for error in errors})
+        message = (
+            f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in {rows} row{'s' if rows != 1 else ''}. "
+            "Nothing was imported: correct the file and upload it again."
+        )
+    job.status = Status.FAILED
+    job.message = message
+    job.error_count = len(errors)
+    job.errors = [error.as_dict() for error in errors[:MAX_STORED_ERRORS]]
+    job.created_counts = {}
+    job.finished_at = timezone.now()
+    if errors:
+        job.processed_rows = job.total_rows
+    job.save(
+        update_fields=["status", "message", "error_count", "errors", "created_counts", "finished_at", "processed_rows"]
+    )
+    _cache_call(cache.delete, progress_cache_key(job.pk))
+
+
+# --- Validation ------------------------------------------------------------------------------------------
+
+
+def _existing_patients(site: Site, identifiers: set[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    ordered = sorted(identifiers)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        found.update(
+            Patient.objects.filter(site=site, local_identifier__in=chunk).values_list("local_identifier", "registry_id")
+        )
+    return found
+
+
+def _validate_rows(job: ImportJob, rows: list[spec.ParsedRow]) -> list[spec.CellError]:
+    existing = _existing_patients(job.site, {row.local_identifier for row in rows if row.local_identifier})
+    errors: list[spec.CellError] = []
+    seen: set[str] = set()
+    for index, row in enumerate(rows, start=1):
+        first_of_patient = not row.local_identifier or row.local_identifier not in seen
+        seen.add(row.local_identifier)
+        if first_of_patient and row.local_identifier in existing:
+            errors.append(
+                row.error(
+                    spec.KEY_COLUMN,
+                    f"A patient with this local identifier is already registered at {job.site.code} "
+                    f"({existing[row.local_identifier]}). The import only creates new patients: add this "
+                    "rechallenge on the patient's page, or remove the row.",
+                )
+            )
+        for key, instance in _unsaved_records(job.site, row):
+            if key[0] in spec.PATIENT_LEVEL and not first_of_patient:
+                continue  # the patient's first row is checked; later rows must repeat it (check_rows)
+            errors.extend(_cell_errors(row, key, _model_errors(key, instance)))
+        if index % PROGRESS_EVERY == 0:
+            _progress(job, index)
+    _progress(job, len(rows))
+    return errors
+
+
+def _unsaved_records(site: Site, row: spec.ParsedRow) -> list[tuple[spec.RecordKey, Model]]:
+    """The row's records as unsaved model instances, linked to each other as they will be saved."""
+    parents: dict[str, Any] = {"site": site}
+    built = []
+    for key, values in row.records.items():
+        instance = RECORD_MODELS[key[0]](**{PARENT_FIELD[key[0]]: parents[PARENT_FIELD[key[0]]]}, **values)
+        if key[0] is spec.Record.PATIENT:
+            parents["patient"] = instance
+        elif key[0] is spec.Record.EPISODE:
+            parents["episode"] = instance
+        built.append((key, instance))
+    return built
+
+
+def _model_errors(key: spec.RecordKey, instance: Model) -> dict[str, list[str]]:
+    """``full_clean()`` of an unsaved record; links to unsaved parents and generated fields are skipped.
+
+    Database constraints are not checked here: each check constraint of the clinical models repeats a
+    rule of a field validator or of ``clean()`` (which run here), checking them costs a query each, and
+    ``record_create`` checks them again while writing (a violation there still fails the whole job).
+    The patient's unique local identifier is checked against the database separately, in one query.
+    """
+    record = key[0]
+    exclude = {PARENT_FIELD[record]} | ({"registry_id"} if record is spec.Record.PATIENT else set())
+    try:
+        instance.full_clean(exclude=exclude, validate_constraints=False)
+    except ValidationError as error:
+        return error.message_dict
+    return {}
+
+
+def _cell_errors(row: spec.ParsedRow, key: spec.RecordKey, field_errors: dict[str, list[str]]) -> list[spec.CellError]:
+    """Model errors as cell errors; a record's general errors are dropped when a field error explains it."""
+    record, group = key
+    has_field_errors = any(name != NON_FIELD_ERRORS for name in field_errors)
+    unreadable = row.error_columns()
+    cells = []
+    for name, messages in field_errors.items():
+        if name == NON_FIELD_ERRORS and has_field_errors:
+            continue  # e.g. a database check constraint repeating what clean() said about a field
+        column = spec.column_for(record, name, group) or spec.first_column(record, group)
+        if column.name in unreadable:
+            continue  # the cell could not be read; that message says why
+        cells.extend(row.error(column, _plain_message(column, message)) for message in messages)
+    return cells
+
+
+_MISSING = frozenset({"This field cannot be null.", "This field cannot be blank."})
+
+
+def _plain_message(column: spec.Column, message: str) -> str:
+    """Django's wording for an empty required field, said as it applies to a file."""
+    if message not in _MISSING:
+        return message
+    if column.group is None:
+        return "Required: this cell cannot be empty."
+    prefix = column.name.split("_", 1)[0]
+    return f"Required when any {prefix}_… column is filled."
+
+
+# --- Import ----------------------------------------------------------------------------------------------
+
+
+class _RowRefused(Exception):
+    def __init__(self, errors: list[spec.CellError]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _write_rows(job: ImportJob, rows: list[spec.ParsedRow]) -> None:
+    """Create every record in one transaction; any refusal rolls all of it back and fails the job."""
+    counts: Counter[str] = Counter()
+    errors: list[spec.CellError] = []
+    patients: dict[str, Patient] = {}
+    refused_patients: set[str] = set()
+    create = partial(_create, job=job, counts=counts)
+    with transaction.atomic():
+        for index, row in enumerate(rows, start=1):
+            identifier = row.local_identifier
+            if identifier in refused_patients:
+                continue  # the patient's first row was refused; its errors are reported there
+            known = patients.get(identifier)
+            parents: dict[str, Any] = {"site": job.site, "patient": known}
+            try:
+                for key, values in row.records.items():
+                    record = key[0]
+                    if known is not None and record in spec.PATIENT_LEVEL:
+                        continue  # written with the patient's first row
+                    parent = PARENT_FIELD[record]
+                    instance = create(row, key, {parent: parents[parent], **values})
+                    if record is spec.Record.PATIENT:
+                        parents["patient"] = patients[identifier] = instance
+                    elif record is spec.Record.EPISODE:
+                        parents["episode"] = instance
+            except _RowRefused as refused:
+                errors.extend(refused.errors)
+                refused_patients.add(identifier)
+            if index % PROGRESS_EVERY == 0:
+                _progress(job, index)
+        if errors:
+            transaction.set_rollback(True)
+        else:
+            job.status = Status.SUCCEEDED
+            job.processed_rows = len(rows)
+            job.created_counts = dict(counts)
+            job.finished_at = timezone.now()
+            job.message = _summary(len(rows), counts)
+            # Saved in the import transaction: the records and the job's success commit together.
+            job.save(update_fields=["status", "processed_rows", "created_counts", "finished_at", "message"])
+    if errors:
+        _fail(job, errors=errors)
+    _cache_call(cache.delete, progress_cache_key(job.pk))
+
+
+def _create(
+    row: spec.ParsedRow, key: spec.RecordKey, data: dict[str, Any], *, job: ImportJob, counts: Counter
+) -> Model:
+    model = RECORD_MODELS[key[0]]
+    try:
+        instance = record_create(
+            model=model, data=data, user=job.uploaded_by, channel=AuditChannel.IMPORT, reason=f"Bulk import #{job.pk}"
+        )
+    except ApplicationError as error:
+        raise _RowRefused(_cell_errors(row, key, error.field_errors or {NON_FIELD_ERRORS: [error.message]})) from None
+    counts[key[0].value] += 1
+    return instance
+
+
+def _summary(rows: int, counts: Counter) -> str:
+    parts = ", ".join(f"{number} {COUNT_LABELS[name]}" for name, number in counts.items())
+    return f"Imported {rows} row{'s' if rows != 1 else ''}: {parts}."
+
+
+# --- Reports ---------------------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(value: Any) -> Any:
+    """Keep spreadsheet programs from running a cell as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def import_errors_csv(*, errors: list[dict]) -> str:
+    """The error report as CSV: row, column, value, message (values already masked for the reader)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["row", "column", "value", "message"])
+    for error in errors:
+        writer.writerow([_csv_safe(error[name]) for name in ("row", "column", "value", "message")])
+    return buffer.getvalue()

@@ -1,0 +1,121 @@
+"""Bulk import pages: column documentation, per-site templates, upload, and the job with its report.
+
+Center staff reach their own sites' imports, coordinators every site's; investigators get 403, and
+another site's template or job answers 404. The pages run outside the request transaction: an
+import commits on its own, and reading a page must not queue behind a running import's transaction.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from apps.accounts.selectors import access_for_user, writable_sites_for_user
+from apps.core.errors import ApplicationError
+from registry import csv_import as spec
+
+from . import selectors, services
+from .forms import ImportUploadForm
+
+RECENT_JOBS = 20
+
+
+def _require_import_access(request: HttpRequest) -> None:
+    if not selectors.import_access_allowed(access_for_user(request.user)):
+        raise PermissionDenied("Bulk import is for center staff and coordinators.")
+
+
+def _csv_response(content: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@transaction.non_atomic_requests
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    """The column documentation, the templates of the user's sites and their recent imports."""
+    _require_import_access(request)
+    docs = selectors.import_column_docs()
+    sections: dict[str, list[selectors.ColumnDoc]] = {}
+    for doc in docs:
+        sections.setdefault(doc.section, []).append(doc)
+    return render(
+        request,
+        "imports/index.html",
+        {
+            "sites": writable_sites_for_user(user=request.user),
+            "jobs": selectors.import_job_list_for_user(user=request.user)[:RECENT_JOBS],
+            "sections": sections,
+            "code_lists": [(selectors.vocabulary_anchor(vocab), vocab) for vocab in selectors.import_code_lists()],
+            "column_count": len(spec.HEADER),
+            "max_prior_iraes": spec.MAX_PRIOR_IRAES,
+            "max_responses": spec.MAX_RESPONSES,
+            "max_follow_ups": spec.MAX_FOLLOW_UPS,
+            "inline_max_rows": services.import_inline_max_rows(),
+        },
+    )
+
+
+@transaction.non_atomic_requests
+@login_required
+def template_download(request: HttpRequest, site_code: str) -> HttpResponse:
+    _require_import_access(request)
+    site = writable_sites_for_user(user=request.user).filter(code=site_code).first()
+    if site is None:
+        raise Http404("No such site among yours.")
+    return _csv_response(services.import_template_csv(site=site), f"registry-import-{site.code}.csv")
+
+
+@transaction.non_atomic_requests
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    _require_import_access(request)
+    form = ImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.import_job_create(
+                user=request.user, site=form.cleaned_data["site"], upload=form.cleaned_data["file"]
+            )
+        except ApplicationError as error:
+            for field, problems in (error.field_errors or {None: [error.message]}).items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
+        else:
+            return redirect(job.get_absolute_url())
+    return render(request, "imports/upload.html", {"form": form})
+
+
+@transaction.non_atomic_requests
+@login_required
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_import_access(request)
+    job = selectors.import_job_get_for_user(user=request.user, pk=pk)
+    job = services.import_job_expire_if_stale(job=job)
+    processed = selectors.import_job_processed_rows(job=job)
+    response = render(
+        request,
+        "imports/job_detail.html",
+        {
+            "job": job,
+            "processed_rows": processed,
+            "percent": min(100, round(100 * processed / job.total_rows)) if job.total_rows else job.percent,
+            "errors": selectors.import_job_errors_for_user(job=job, user=request.user),
+            "counts": selectors.import_job_counts(job=job),
+        },
+    )
+    if job.is_running:
+        response["Refresh"] = "2"  # as the page's meta refresh: no JavaScript needed
+    return response
+
+
+@transaction.non_atomic_requests
+@login_required
+def job_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_import_access(request)
+    job = selectors.import_job_get_for_user(user=request.user, pk=pk)
+    errors = selectors.import_job_errors_for_user(job=job, user=request.user)
+    return _csv_response(services.import_errors_csv(errors=errors), f"import-{job.pk}-errors.csv")

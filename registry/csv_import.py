@@ -1,0 +1,705 @@
+"""Bulk-import CSV files: the column specification, and parsing rows into plain values.
+
+One CSV row is one **rechallenge episode**. Each row repeats its patient's columns and the patient's
+initial ICI course (ICI-1) with up to three prior irAEs of ICI-1; several rows with the same
+``local_identifier`` are the same patient's 1st, 2nd… rechallenge, and their patient-level columns
+must agree. Each row may also carry up to two response assessments and two follow-ups of its episode.
+
+``COLUMNS`` is the single source of the file format: the downloadable template, the column
+documentation page and the parser all read it. A column names the clinical record and model field it
+fills (labels, help text and requiredness are read from that model field by the Django side) and
+the controlled vocabulary its codes come from. Parsing checks each cell's *type* and *code* only;
+the clinical rules (required fields, date order inside a record, …) are the models' own ``clean()``
+run by the importing app, so the import accepts exactly what the web forms accept. The rules that
+span records or rows and so cannot run on unsaved model instances live here in ``check_rows``.
+
+Pure Python: no Django.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from registry import vocabularies as v
+from registry.dates import DatePrecision, PartialDate
+
+MAX_PRIOR_IRAES = 3
+MAX_RESPONSES = 2
+MAX_FOLLOW_UPS = 2
+#: Largest number of data rows one file may hold.
+DEFAULT_MAX_ROWS = 10_000
+#: Row number of file-level problems (the header is row 1, the first data row is row 2).
+FILE_ROW = 0
+HEADER_ROW = 1
+
+
+class Record(StrEnum):
+    """The clinical record a column fills; values match the record names of ``registry.crf``."""
+
+    PATIENT = "patient"
+    INITIAL_COURSE = "initial_course"
+    PRIOR_IRAE = "prior_irae"
+    EPISODE = "episode"
+    RESPONSE = "response"
+    FOLLOW_UP = "follow_up"
+
+
+RECORD_TITLES: dict[Record, str] = {
+    Record.PATIENT: "Patient",
+    Record.INITIAL_COURSE: "Initial ICI course (ICI-1)",
+    Record.PRIOR_IRAE: "Prior irAEs of ICI-1",
+    Record.EPISODE: "Rechallenge episode",
+    Record.RESPONSE: "Response assessments of the episode",
+    Record.FOLLOW_UP: "Follow-ups of the episode",
+}
+
+#: Repeated column groups and how many of each a row may hold.
+REPEATS: dict[Record, int] = {
+    Record.PRIOR_IRAE: MAX_PRIOR_IRAES,
+    Record.RESPONSE: MAX_RESPONSES,
+    Record.FOLLOW_UP: MAX_FOLLOW_UPS,
+}
+
+#: Records that belong to the patient rather than to the episode: identical on every row of a patient.
+PATIENT_LEVEL = frozenset({Record.PATIENT, Record.INITIAL_COURSE, Record.PRIOR_IRAE})
+
+
+class Kind(StrEnum):
+    """How a cell's text is read."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    PARTIAL_DATE = "partial_date"
+    BOOLEAN = "boolean"
+    CODE = "code"
+    INTEGER_CODE = "integer_code"
+
+
+KIND_FORMATS: dict[Kind, str] = {
+    Kind.TEXT: "Text",
+    Kind.INTEGER: "Whole number",
+    Kind.DECIMAL: "Number; '.' or ',' as the decimal mark, no thousands separator",
+    Kind.DATE: "Date YYYY-MM-DD",
+    Kind.PARTIAL_DATE: "Date YYYY-MM-DD, or YYYY-MM when only the month is known (stored as the 15th)",
+    Kind.BOOLEAN: "yes / no (also true / false, 1 / 0)",
+    Kind.CODE: "One code from the list (case does not matter)",
+    Kind.INTEGER_CODE: "One code from the list",
+}
+
+#: "Grade resolved to": grade 0 (fully resolved) and the CTCAE grades an irAE can resolve to.
+RESOLVED_GRADES: v.Vocabulary[v.Term] = v.Vocabulary(
+    "Grade the irAE resolved to",
+    "NCI CTCAE",
+    "5.0",
+    (v.Term("0", "Grade 0 – fully resolved"), *(v.Term(g.code, g.label) for g in v.CTCAE_GRADES.terms[:4])),
+)
+
+#: RECIST 1.1 and iRECIST categories together; the record checks the category fits the criteria.
+RESPONSE_CATEGORIES: v.Vocabulary[v.Term] = v.Vocabulary(
+    "Response category (RECIST 1.1 or iRECIST)",
+    "RECIST 1.1; iRECIST",
+    "1.1 / 2017",
+    (*v.RECIST_CATEGORIES.terms, *(t for t in v.IRECIST_CATEGORIES.terms if t.code not in v.RECIST_CATEGORIES)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One CSV column: its header name, the record and field it fills, how it is read."""
+
+    name: str
+    record: Record
+    field: str
+    kind: Kind
+    vocabulary: v.Vocabulary | None = None
+    group: int | None = None
+    note: str = ""
+    #: Required by the import although the model field is optional (checked by ``check_rows``).
+    required: bool = False
+
+    @property
+    def precision_field(self) -> str | None:
+        """The ``*_precision`` field a partial date also fills."""
+        return f"{self.field}_precision" if self.kind is Kind.PARTIAL_DATE else None
+
+    @property
+    def pattern(self) -> str:
+        """The name with the group number as ``<n>`` (``irae<n>_term``), for documentation."""
+        if self.group is None:
+            return self.name
+        return re.sub(rf"^([a-z]+){self.group}_", r"\1<n>_", self.name)
+
+    @property
+    def key(self) -> RecordKey:
+        return (self.record, self.group)
+
+
+RecordKey = tuple[Record, int | None]
+
+_C = Kind.CODE
+_SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, str], ...]]] = {
+    # record: (column prefix, ((suffix, model field, kind, vocabulary, note), ...))
+    Record.PATIENT: (
+        "",
+        (
+            ("local_identifier", "local_identifier", Kind.TEXT, None, "Rows with the same value are one patient."),
+            ("sex", "sex", _C, v.SEX, ""),
+            ("year_of_birth", "year_of_birth", Kind.INTEGER, None, ""),
+            ("date_of_birth", "date_of_birth", Kind.DATE, None, ""),
+            ("tumour_type", "tumour_type", _C, v.TUMOUR_TYPES, ""),
+            ("histology", "histology", Kind.TEXT, None, ""),
+            ("consent_status", "consent_status", _C, v.CONSENT_STATUS, ""),
+            (
+                "consent_date",
+                "consent_date",
+                Kind.DATE,
+                None,
+                "Required when consent_status is consented (the default).",
+            ),
+            ("pdl1_tps_percent", "pdl1_tps_percent", Kind.DECIMAL, None, ""),
+            ("pdl1_cps", "pdl1_cps", Kind.DECIMAL, None, ""),
+            ("tmb_mut_per_mb", "tmb_mut_per_mb", Kind.DECIMAL, None, ""),
+            ("msi_status", "msi_status", _C, v.MSI_STATUS, ""),
+        ),
+    ),
+    Record.INITIAL_COURSE: (
+        "ici1_",
+        (
+            ("agent", "primary_agent", _C, v.ICI_AGENTS, ""),
+            ("second_agent", "second_agent", _C, v.ICI_AGENTS, ""),
+            ("regimen", "regimen_type", _C, v.REGIMEN_TYPES, ""),
+            ("line", "line_of_therapy", Kind.INTEGER, None, ""),
+            ("start_date", "start_date", Kind.PARTIAL_DATE, None, ""),
+            ("stop_date", "stop_date", Kind.PARTIAL_DATE, None, "A rechallenge needs ICI-1 to have stopped."),
+            ("ecog", "ecog_at_start", Kind.INTEGER_CODE, v.ECOG, ""),
+            ("best_response", "best_overall_response", _C, v.RECIST_CATEGORIES, ""),
+            (
+                "progression_date",
+                "progression_date",
+                Kind.PARTIAL_DATE,
+                None,
+                "Required when ici1_stop_reason is progression.",
+            ),
+            ("stop_reason", "stop_reason", _C, v.STOP_REASONS, "Required when ici1_stop_date is given."),
+        ),
+    ),
+    Record.PRIOR_IRAE: (
+        "irae{n}_",
+        (
+            ("term", "ctcae_term", _C, v.CTCAE_TERMS, ""),
+            ("ctcae_version", "ctcae_version", _C, v.CTCAE_VERSIONS, ""),
+            ("grade", "grade", Kind.INTEGER_CODE, v.CTCAE_GRADES, ""),
+            ("onset", "onset_date", Kind.PARTIAL_DATE, None, ""),
+            ("resolution", "resolution_date", Kind.PARTIAL_DATE, None, ""),
+            (
+                "resolved_to_grade",
+                "resolved_to_grade",
+                Kind.INTEGER_CODE,
+                RESOLVED_GRADES,
+                "Required when a resolution date is given.",
+            ),
+            ("management", "management", _C, v.IRAE_MANAGEMENT, ""),
+            ("peak_prednisone", "peak_prednisone_mg_per_day", Kind.DECIMAL, None, ""),
+            (
+                "immunosuppressant",
+                "second_line_immunosuppressant",
+                _C,
+                v.IMMUNOSUPPRESSANTS,
+                "Required when management is second_line.",
+            ),
+            ("steroid_refractory", "steroid_refractory", Kind.BOOLEAN, None, ""),
+            ("hospitalised", "hospitalised", Kind.BOOLEAN, None, ""),
+            ("led_to_discontinuation", "led_to_discontinuation", Kind.BOOLEAN, None, ""),
+        ),
+    ),
+    Record.EPISODE: (
+        "episode_",
+        (
+            (
+                "sequence",
+                "sequence_number",
+                Kind.INTEGER,
+                None,
+                "Empty: the row's position among the rows of its patient (1, 2…).",
+            ),
+            ("start_date", "start_date", Kind.DATE, None, ""),
+            ("type", "rechallenge_type", _C, v.RECHALLENGE_TYPES, ""),
+            ("agent_relation", "agent_relation", _C, v.AGENT_RELATIONS, ""),
+            ("agent", "primary_agent", _C, v.ICI_AGENTS, ""),
+            ("second_agent", "second_agent", _C, v.ICI_AGENTS, ""),
+            ("regimen", "regimen_type", _C, v.REGIMEN_TYPES, ""),
+            ("ecog", "ecog_at_rechallenge", Kind.INTEGER_CODE, v.ECOG, ""),
+            ("ldh", "ldh_u_per_l", Kind.DECIMAL, None, ""),
+            ("ldh_above_uln", "ldh_above_uln", Kind.BOOLEAN, None, ""),
+            ("nlr", "neutrophil_lymphocyte_ratio", Kind.DECIMAL, None, ""),
+            ("albumin", "albumin_g_per_l", Kind.DECIMAL, None, ""),
+            ("brain_metastases", "brain_metastases", Kind.BOOLEAN, None, ""),
+            ("liver_metastases", "liver_metastases", Kind.BOOLEAN, None, ""),
+            ("prednisone", "current_prednisone_mg_per_day", Kind.DECIMAL, None, ""),
+            ("intervening_therapy", "intervening_therapy", _C, v.INTERVENING_THERAPIES, ""),
+            ("intervening_lines", "intervening_therapy_lines", Kind.INTEGER, None, ""),
+        ),
+    ),
+    Record.RESPONSE: (
+        "response{n}_",
+        (
+            ("date", "assessment_date", Kind.DATE, None, ""),
+            ("criteria", "criteria", _C, v.RESPONSE_CRITERIA, ""),
+            ("category", "category", _C, RESPONSE_CATEGORIES, ""),
+        ),
+    ),
+    Record.FOLLOW_UP: (
+        "followup{n}_",
+        (
+            ("date", "follow_up_date", Kind.DATE, None, ""),
+            ("vital_status", "vital_status", _C, v.VITAL_STATUS, ""),
+            ("progression_date", "progression_date", Kind.DATE, None, ""),
+            ("stopped_date", "rechallenge_stopped_date", Kind.DATE, None, ""),
+            ("stop_reason", "rechallenge_stop_reason", _C, v.STOP_REASONS, "Required when a stopped date is given."),
+            ("death_date", "death_date", Kind.DATE, None, "Required when vital_status is dead."),
+            ("last_alive_date", "last_known_alive_date", Kind.DATE, None, ""),
+        ),
+    ),
+}
+
+
+#: Optional in the models, required here: every row is a rechallenge, which needs ICI-1 to have stopped.
+_REQUIRED = frozenset({"ici1_stop_date"})
+
+
+def _build_columns() -> tuple[Column, ...]:
+    columns: list[Column] = []
+    for record, (prefix, specs) in _SPEC.items():
+        groups: Iterable[int | None] = range(1, REPEATS[record] + 1) if record in REPEATS else (None,)
+        for group in groups:
+            start = prefix.format(n=group) if group is not None else prefix
+            columns.extend(
+                Column(f"{start}{suffix}", record, name, kind, vocabulary, group, note, f"{start}{suffix}" in _REQUIRED)
+                for suffix, name, kind, vocabulary, note in specs
+            )
+    return tuple(columns)
+
+
+COLUMNS: tuple[Column, ...] = _build_columns()
+COLUMNS_BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
+HEADER: tuple[str, ...] = tuple(column.name for column in COLUMNS)
+KEY_COLUMN = "local_identifier"
+
+_BY_FIELD: dict[tuple[Record, int | None, str], Column] = {}
+for _column in COLUMNS:
+    _BY_FIELD[(_column.record, _column.group, _column.field)] = _column
+    if _column.precision_field:
+        _BY_FIELD[(_column.record, _column.group, _column.precision_field)] = _column
+
+
+_COLUMNS_BY_KEY: dict[RecordKey, tuple[Column, ...]] = {
+    key: tuple(c for c in COLUMNS if c.key == key) for key in dict.fromkeys(c.key for c in COLUMNS)
+}
+
+
+def column_for(record: Record, field_name: str, group: int | None = None) -> Column | None:
+    """The column that fills ``field_name`` of a record (a ``*_precision`` field maps to its date)."""
+    return _BY_FIELD.get((record, group, field_name))
+
+
+def first_column(record: Record, group: int | None = None) -> Column:
+    return next(c for c in COLUMNS if c.record is record and c.group == group)
+
+
+def documented_columns() -> tuple[Column, ...]:
+    """Each column once, a repeated group by its first instance (shown as ``irae<n>_…``)."""
+    return tuple(column for column in COLUMNS if column.group in (None, 1))
+
+
+# --- Errors --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CellError:
+    """A problem with one cell (``column`` empty: the whole row, or the file when ``row`` is 0)."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "value": self.value, "message": self.message}
+
+    def __str__(self) -> str:
+        where = "file" if self.row == FILE_ROW else f"row {self.row}"
+        return f"{where}, column {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+
+
+_COLUMN_ORDER = {name: index for index, name in enumerate(HEADER)}
+
+
+def sort_errors(errors: Iterable[CellError]) -> list[CellError]:
+    """Errors by row, then in column order, each distinct problem once."""
+    unique = dict.fromkeys(errors)
+    return sorted(unique, key=lambda e: (e.row, _COLUMN_ORDER.get(e.column, -1), e.message))
+
+
+# --- Cells -----------------------------------------------------------------------------------------------
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DECIMAL = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TRUE = frozenset({"yes", "y", "true", "1"})
+_FALSE = frozenset({"no", "n", "false", "0"})
+
+
+class CellValueError(ValueError):
+    """A cell's text cannot be read as its column's type; the message never repeats the value."""
+
+
+def _code(vocabulary: v.Vocabulary, text: str) -> str:
+    if text in vocabulary:
+        return text
+    folded = {code.casefold(): code for code in vocabulary.codes()}
+    try:
+        return folded[text.casefold()]
+    except KeyError:
+        raise CellValueError(f"Not a code of '{vocabulary.name}'. Allowed: {', '.join(vocabulary.codes())}.") from None
+
+
+def parse_cell(column: Column, text: str) -> Any:
+    """The value of one non-empty cell, or ``CellValueError`` with a message for the person fixing it.
+
+    A partial date gives a ``PartialDate``; the caller stores its date and precision.
+    """
+    text = text.strip()
+    match column.kind:
+        case Kind.TEXT:
+            return text
+        case Kind.INTEGER:
+            if not _INTEGER.match(text):
+                raise CellValueError("Not a whole number.")
+            return int(text)
+        case Kind.DECIMAL:
+            if not _DECIMAL.match(text):
+                raise CellValueError("Not a number (use 12.5 or 12,5; no thousands separator).")
+            try:
+                return Decimal(text.replace(",", "."))
+            except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+                raise CellValueError("Not a number.") from None
+        case Kind.DATE:
+            return parse_date(text)
+        case Kind.PARTIAL_DATE:
+            return parse_partial_date(text)
+        case Kind.BOOLEAN:
+            folded = text.casefold()
+            if folded in _TRUE:
+                return True
+            if folded in _FALSE:
+                return False
+            raise CellValueError("Answer yes or no (or leave empty if not recorded).")
+        case Kind.CODE:
+            assert column.vocabulary is not None
+            return _code(column.vocabulary, text)
+        case Kind.INTEGER_CODE:
+            assert column.vocabulary is not None
+            return int(_code(column.vocabulary, text))
+    raise AssertionError(f"unknown kind {column.kind}")  # pragma: no cover
+
+
+def parse_date(text: str) -> dt.date:
+    """A full date ``YYYY-MM-DD``."""
+    text = text.strip()
+    if not _DATE.match(text):
+        raise CellValueError("Not a date: use YYYY-MM-DD.")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise CellValueError("Not a valid calendar date (YYYY-MM-DD).") from None
+
+
+def parse_partial_date(text: str) -> PartialDate:
+    """``YYYY-MM-DD`` (day precision) or ``YYYY-MM`` (month precision, imputed to the 15th)."""
+    try:
+        return PartialDate.parse(text)
+    except ValueError:
+        raise CellValueError("Not a valid date: use YYYY-MM-DD, or YYYY-MM when only the month is known.") from None
+
+
+# --- Rows ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedRow:
+    """One data row: the cell texts, each record's field values, and the cells that could not be read.
+
+    ``records`` holds the patient, ICI-1 and episode records always, and a repeated group (prior irAE,
+    response, follow-up) only when one of its cells is filled. Empty cells are left out, so the model
+    field's default applies.
+    """
+
+    number: int
+    cells: dict[str, str]
+    records: dict[RecordKey, dict[str, Any]] = field(default_factory=dict)
+    errors: list[CellError] = field(default_factory=list)
+
+    @property
+    def local_identifier(self) -> str:
+        return self.cells.get(KEY_COLUMN, "")
+
+    def value(self, column: Column) -> Any:
+        return self.records.get(column.key, {}).get(column.field)
+
+    def error_columns(self) -> set[str]:
+        return {error.column for error in self.errors}
+
+    def error(self, column: Column | str, message: str) -> CellError:
+        name = column.name if isinstance(column, Column) else column
+        return CellError(self.number, name, self.cells.get(name, ""), message)
+
+
+def parse_row(number: int, cells: Mapping[str, str]) -> ParsedRow:
+    """Read every cell of a row by its column's type; unreadable cells become errors."""
+    row = ParsedRow(number, {name: (cells.get(name) or "").strip() for name in HEADER})
+    for key, columns in _COLUMNS_BY_KEY.items():
+        if key[1] is not None and not any(row.cells[column.name] for column in columns):
+            continue  # an unused repeated group
+        values = row.records.setdefault(key, {})
+        for column in columns:
+            text = row.cells[column.name]
+            if not text:
+                continue
+            try:
+                value = parse_cell(column, text)
+            except CellValueError as error:
+                row.errors.append(row.error(column, str(error)))
+                continue
+            if isinstance(value, PartialDate):
+                values[column.field] = value.value
+                values[column.precision_field] = value.precision.value
+            else:
+                values[column.field] = value
+    return row
+
+
+# --- Files -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A decoded CSV file: its data rows as ``(row number, {column: text})`` and file-level problems."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[int, dict[str, str]], ...]
+    errors: tuple[CellError, ...]
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_table(data: bytes, *, max_rows: int = DEFAULT_MAX_ROWS) -> CsvTable:
+    """Decode UTF-8 (with or without BOM), detect ``,`` ``;`` or tab, check the header, skip empty rows.
+
+    Row numbers are as a spreadsheet shows them: the header is row 1, the first data row is row 2.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        message = "The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again."
+        return CsvTable((), (), (CellError(FILE_ROW, "", "", message),))
+    if not text.strip():
+        return CsvTable((), (), (CellError(FILE_ROW, "", "", "The file is empty."),))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text.splitlines()[0]))
+    try:
+        records = list(reader)
+    except csv.Error as error:
+        return CsvTable((), (), (CellError(FILE_ROW, "", "", f"The file is not valid CSV: {error}."),))
+    header = tuple(name.strip() for name in records[0])
+    errors: list[CellError] = []
+    seen: set[str] = set()
+    for name in header:
+        if not name:
+            errors.append(CellError(HEADER_ROW, "", "", "A column has no name in the header row."))
+        elif name not in COLUMNS_BY_NAME:
+            errors.append(CellError(HEADER_ROW, name, name, "Unknown column; see the column documentation."))
+        elif name in seen:
+            errors.append(CellError(HEADER_ROW, name, name, "This column appears more than once."))
+        seen.add(name)
+    if KEY_COLUMN not in seen:
+        errors.append(CellError(HEADER_ROW, KEY_COLUMN, "", "The header has no local_identifier column."))
+    rows: list[tuple[int, dict[str, str]]] = []
+    for index, cells in enumerate(records[1:], start=HEADER_ROW + 1):
+        if not any(cell.strip() for cell in cells):
+            continue  # empty lines spreadsheets leave at the end carry no data
+        if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header) :]):
+            errors.append(CellError(index, "", "", "This row has more cells than the header has columns."))
+        rows.append((index, {name: cell for name, cell in zip(header, cells, strict=False) if name}))
+    if not rows and not errors:
+        errors.append(CellError(FILE_ROW, "", "", "The file has a header but no data rows."))
+    if len(rows) > max_rows:
+        errors.append(
+            CellError(FILE_ROW, "", "", f"The file has {len(rows)} rows; at most {max_rows} can be imported at once.")
+        )
+    return CsvTable(header, tuple(rows), tuple(errors))
+
+
+def count_rows(data: bytes) -> int:
+    """Data rows in a file (0 if it cannot be read); cheap enough to run while uploading."""
+    return len(read_table(data, max_rows=10**9).rows)
+
+
+@dataclass
+class ParsedFile:
+    rows: list[ParsedRow]
+    errors: list[CellError]
+
+
+def parse_file(data: bytes, *, max_rows: int = DEFAULT_MAX_ROWS) -> ParsedFile:
+    """Read, parse every row and check the rules across rows; ``errors`` holds every problem found."""
+    table = read_table(data, max_rows=max_rows)
+    if any(error.row in (FILE_ROW, HEADER_ROW) for error in table.errors):
+        return ParsedFile([], sort_errors(table.errors))
+    rows = [parse_row(number, cells) for number, cells in table.rows]
+    errors = [*table.errors, *(error for row in rows for error in row.errors), *check_rows(rows)]
+    return ParsedFile(rows, sort_errors(errors))
+
+
+# --- Rules across records and rows ------------------------------------------------------------------------
+
+
+def _show(date: dt.date, precision: str | None) -> str:
+    if precision == DatePrecision.MONTH:
+        return f"{date:%Y-%m-%d}, the mid-month date imputed for {date:%Y-%m}"
+    return f"{date:%Y-%m-%d}"
+
+
+def _patient_level_columns() -> tuple[Column, ...]:
+    return tuple(c for c in COLUMNS if c.record in PATIENT_LEVEL)
+
+
+def check_rows(rows: Sequence[ParsedRow]) -> list[CellError]:
+    """Rules the models cannot check on unsaved records: between a row's records and between rows.
+
+    - rows of one patient repeat the same patient, ICI-1 and prior-irAE values;
+    - an empty ``episode_sequence`` becomes the row's position among its patient's rows, and one
+      patient cannot have the same sequence twice;
+    - a rechallenge starts after ICI-1 stopped, and after the patient's previous rechallenge;
+    - responses and follow-up dates are not before the rechallenge started.
+
+    Sets the defaulted sequence numbers on the rows.
+    """
+    errors: list[CellError] = []
+    by_patient: dict[str, list[ParsedRow]] = defaultdict(list)
+    for row in rows:
+        if row.local_identifier:
+            by_patient[row.local_identifier].append(row)
+    sequence = COLUMNS_BY_NAME["episode_sequence"]
+    episode_start = COLUMNS_BY_NAME["episode_start_date"]
+    for patient_rows in by_patient.values():
+        first = patient_rows[0]
+        for row in patient_rows[1:]:
+            for column in _patient_level_columns():
+                unreadable = column.name in row.error_columns() or column.name in first.error_columns()
+                if not unreadable and (row.value(column), _precision(row, column)) != (
+                    first.value(column),
+                    _precision(first, column),
+                ):
+                    errors.append(
+                        row.error(
+                            column,
+                            f"Differs from row {first.number}, the patient's first row: patient, ICI-1 and "
+                            "prior-irAE columns must be the same on every row of a patient.",
+                        )
+                    )
+        for position, row in enumerate(patient_rows, start=1):
+            episode = row.records[(Record.EPISODE, None)]
+            if sequence.name not in row.error_columns():
+                episode.setdefault(sequence.field, position)
+        errors.extend(_check_first_row(first))
+        errors.extend(_check_episode_order(patient_rows, sequence, episode_start))
+    for row in rows:
+        errors.extend(_check_episode_dates(row))
+    return errors
+
+
+def _precision(row: ParsedRow, column: Column) -> Any:
+    return row.records.get(column.key, {}).get(column.precision_field) if column.precision_field else None
+
+
+def _check_first_row(row: ParsedRow) -> list[CellError]:
+    course = row.records[(Record.INITIAL_COURSE, None)]
+    stop = COLUMNS_BY_NAME["ici1_stop_date"]
+    if "stop_date" not in course and stop.name not in row.error_columns():
+        return [row.error(stop, "ICI-1 has no stop date: a rechallenge needs it (YYYY-MM is fine).")]
+    return []
+
+
+def _check_episode_order(rows: list[ParsedRow], sequence: Column, start: Column) -> list[CellError]:
+    errors: list[CellError] = []
+    seen: dict[int, ParsedRow] = {}
+    for row in rows:
+        number = row.value(sequence)
+        if number is None:
+            continue
+        if number in seen:
+            errors.append(
+                row.error(sequence, f"Rechallenge {number} of this patient is already in row {seen[number].number}.")
+            )
+        else:
+            seen[number] = row
+    ordered = sorted(seen.items())
+    for (previous_number, previous), (number, row) in itertools.pairwise(ordered):
+        before, after = previous.value(start), row.value(start)
+        if before and after and after <= before:
+            errors.append(
+                row.error(
+                    start,
+                    f"Rechallenge {number} must start after rechallenge {previous_number} (row {previous.number}).",
+                )
+            )
+    return errors
+
+
+#: Dates of an episode's records that cannot precede the rechallenge start (as the models check).
+_NOT_BEFORE_EPISODE: dict[Record, tuple[str, ...]] = {
+    Record.RESPONSE: ("assessment_date",),
+    Record.FOLLOW_UP: ("follow_up_date", "progression_date", "rechallenge_stopped_date", "death_date"),
+}
+
+
+def _check_episode_dates(row: ParsedRow) -> list[CellError]:
+    errors: list[CellError] = []
+    course = row.records[(Record.INITIAL_COURSE, None)]
+    episode = row.records[(Record.EPISODE, None)]
+    start = episode.get("start_date")
+    if start is None:
+        return errors
+    stop = course.get("stop_date")
+    if stop and start < stop:
+        shown = _show(stop, course.get("stop_date_precision"))
+        errors.append(row.error("episode_start_date", f"The rechallenge starts before ICI-1 stopped ({shown})."))
+    for (record, group), values in row.records.items():
+        for name in _NOT_BEFORE_EPISODE.get(record, ()):
+            value = values.get(name)
+            column = column_for(record, name, group)
+            if value is not None and column is not None and value < start:
+                errors.append(row.error(column, "This date is before the rechallenge started."))
+    return errors
+
+
+def template_csv() -> str:
+    """The header row of an empty import file."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(HEADER)
+    return buffer.getvalue()

@@ -1,0 +1,49 @@
+"""The ICI rechallenge decision model: versioned specifications and their evaluation.
+
+Pure Python on purpose: the same function scores a case in the web app, in a Celery task and in
+the validation statistics, and none of them can make it depend on a framework.
+"""
+
+from registry.decision.evaluate import (
+    DecisionInputs,
+    DecisionResult,
+    FactorResult,
+    InvalidInput,
+    PriorIraeInput,
+    evaluate,
+    format_number,
+    validate,
+)
+from registry.decision.spec import (
+    CATEGORIES,
+    DEFAULT_VERSION,
+    FACTOR_NAMES,
+    LEVELS,
+    ModelSpec,
+    available_versions,
+    canonical_json,
+    content_hash,
+    get_spec,
+    validate_spec,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_VERSION",
+    "FACTOR_NAMES",
+    "LEVELS",
+    "DecisionInputs",
+    "DecisionResult",
+    "FactorResult",
+    "InvalidInput",
+    "ModelSpec",
+    "PriorIraeInput",
+    "available_versions",
+    "canonical_json",
+    "content_hash",
+    "evaluate",
+    "format_number",
+    "get_spec",
+    "validate",
+    "validate_spec",
+]

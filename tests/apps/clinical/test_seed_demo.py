@@ -1,0 +1,227 @@
+"""``manage.py seed_demo`` and its services: counts, determinism, valid records, demo users, audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from apps.accounts.models import Membership, Role, Site, User
+from apps.clinical.demo import DEMO_PASSWORD, _Table, demo_cohort_seed, demo_users_ensure
+from apps.clinical.models import (
+    AdverseEvent,
+    FollowUp,
+    InitialCourse,
+    Patient,
+    RechallengeEpisode,
+    ResponseAssessment,
+)
+from apps.core.models import AuditEntry
+from registry import vocabularies as v
+
+pytestmark = pytest.mark.django_db
+
+COUNTED_MODELS = {
+    "patients": Patient,
+    "initial_courses": InitialCourse,
+    "adverse_events": AdverseEvent,
+    "episodes": RechallengeEpisode,
+    "response_assessments": ResponseAssessment,
+    "follow_ups": FollowUp,
+}
+
+
+@pytest.fixture(autouse=True)
+def var_dir(settings, tmp_path):
+    """The credentials file goes to a scratch VAR_DIR, not the project's."""
+    settings.VAR_DIR = tmp_path
+    return tmp_path
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_command_writes_the_counts_it_reports() -> None:
+    output = seed("--sites", "3", "--patients", "40", "--seed", "5", "--batch-size", "15")
+
+    assert Site.objects.filter(code__in=["DEMO01", "DEMO02", "DEMO03"]).count() == 3
+    assert Patient.objects.count() == 40
+    assert InitialCourse.objects.count() == 40
+    assert RechallengeEpisode.objects.count() >= 40
+    for label, model in COUNTED_MODELS.items():
+        assert f"{label.replace('_', ' ')}: {model.objects.count():,}" in output
+    assert "Seeded demo data (seed 5) in" in output
+    assert DEMO_PASSWORD in output
+
+
+def test_the_service_returns_the_rows_it_created() -> None:
+    counts = demo_cohort_seed(sites=2, patients=30, seed=3, batch_size=7)
+
+    assert counts["sites"] == 2
+    assert counts["audit_entries"] == 30
+    for label, model in COUNTED_MODELS.items():
+        assert counts[label] == model.objects.count(), label
+    assert counts["episodes"] >= counts["patients"]
+    assert counts["response_assessments"] > 0
+    assert counts["follow_ups"] >= counts["episodes"]
+
+
+def test_the_same_seed_gives_the_same_registry_ids_after_flushing() -> None:
+    demo_cohort_seed(sites=2, patients=25, seed=9)
+    first = list(Patient.objects.order_by("id").values_list("registry_id", "local_identifier", "tumour_type"))
+    call_command("flush", interactive=False, verbosity=0)
+    assert not Patient.objects.exists()
+
+    demo_cohort_seed(sites=2, patients=25, seed=9)
+    again = list(Patient.objects.order_by("id").values_list("registry_id", "local_identifier", "tumour_type"))
+
+    assert again == first
+
+
+def test_a_second_run_adds_patients_without_colliding() -> None:
+    demo_cohort_seed(sites=2, patients=20, seed=1)
+    demo_cohort_seed(sites=2, patients=20, seed=1)
+
+    assert Patient.objects.count() == 40
+    assert Site.objects.count() == 2
+
+
+def test_if_empty_skips_a_registry_that_has_patients() -> None:
+    seed("--sites", "2", "--patients", "10", "--seed", "1")
+
+    output = seed("--sites", "2", "--patients", "10", "--seed", "2", "--if-empty")
+
+    assert "already has patients" in output
+    assert Patient.objects.count() == 10
+
+
+def test_if_empty_seeds_an_empty_registry() -> None:
+    output = seed("--sites", "2", "--patients", "10", "--if-empty")
+
+    assert "Seeded demo data" in output
+    assert Patient.objects.count() == 10
+
+
+def test_every_record_of_a_sample_passes_full_clean() -> None:
+    demo_cohort_seed(sites=3, patients=60, seed=21)
+    ids = sorted(Patient.objects.values_list("id", flat=True))
+
+    checked = 0
+    for patient in Patient.objects.filter(id__in=random.Random(1).sample(ids, 25)).select_related("initial_course"):
+        patient.full_clean()
+        patient.initial_course.full_clean()
+        for episode in patient.episodes.all():
+            episode.full_clean()
+            for record in [*episode.responses.all(), *episode.follow_ups.all()]:
+                record.full_clean()
+                checked += 1
+        for event in patient.adverse_events.select_related("episode"):
+            event.full_clean()
+            checked += 1
+    assert checked > 100
+
+
+def test_adverse_events_carry_the_meddra_code_and_organ_of_their_term() -> None:
+    demo_cohort_seed(sites=1, patients=40, seed=2)
+
+    events = list(AdverseEvent.objects.all())
+    assert events
+    for event in events:
+        term = v.CTCAE_TERMS.get(event.ctcae_term)
+        assert (event.meddra_code, event.organ_category) == (term.meddra_code, term.organ_category)
+    assert all(e.recurrence_status for e in events if e.episode_id)
+    assert not any(e.recurrence_status for e in events if e.episode_id is None)
+
+
+def test_one_audit_entry_per_created_patient() -> None:
+    demo_cohort_seed(sites=2, patients=30, seed=4)
+
+    entries = AuditEntry.objects.filter(channel="seed", action="create", model_label="clinical.patient")
+    patients = {
+        str(pk): (registry_id, site_id)
+        for pk, registry_id, site_id in Patient.objects.values_list("id", "registry_id", "site_id")
+    }
+    assert entries.count() == len(patients) == 30
+    for entry in entries:
+        registry_id, site_id = patients[entry.object_id]
+        assert entry.changes == {"registry_id": [None, registry_id]}
+        assert entry.reason == "Synthetic demo data (seed 4)"
+        assert entry.site_id == site_id
+        assert entry.object_repr == registry_id
+        assert entry.user_id is None
+
+
+def test_demo_users_exist_for_every_role_with_working_passwords(var_dir) -> None:
+    seed("--sites", "3", "--patients", "5")
+
+    expected = {
+        "coordinator": (Role.COORDINATOR, None),
+        "investigator": (Role.INVESTIGATOR, None),
+        "entry_demo01": (Role.DATA_ENTRY, "DEMO01"),
+        "pi_demo01": (Role.SITE_PI, "DEMO01"),
+        "entry_demo02": (Role.DATA_ENTRY, "DEMO02"),
+        "pi_demo02": (Role.SITE_PI, "DEMO02"),
+    }
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff and admin.check_password(DEMO_PASSWORD)
+    for username, (role, site_code) in expected.items():
+        user = User.objects.get(username=username)
+        assert user.check_password(DEMO_PASSWORD), username
+        assert not user.is_superuser
+        membership = Membership.objects.get(user=user)
+        assert membership.role == role
+        assert (membership.site.code if membership.site else None) == site_code
+    assert not User.objects.filter(username__startswith="entry_demo03").exists()
+
+    credentials = (var_dir / "demo-credentials.txt").read_text(encoding="utf-8")
+    for username in ["admin", *expected]:
+        assert username in credentials
+    assert DEMO_PASSWORD in credentials
+
+
+def test_demo_users_ensure_is_idempotent() -> None:
+    demo_cohort_seed(sites=2, patients=2, seed=1)
+
+    first = demo_users_ensure(sites=["DEMO01", "DEMO02"])
+    second = demo_users_ensure(sites=["DEMO01", "DEMO02"])
+
+    assert first == second
+    assert [row[:3] for row in first] == [
+        ("admin", "admin", None),
+        ("coordinator", "coordinator", None),
+        ("investigator", "investigator", None),
+        ("entry_demo01", "data_entry", "DEMO01"),
+        ("pi_demo01", "site_pi", "DEMO01"),
+        ("entry_demo02", "data_entry", "DEMO02"),
+        ("pi_demo02", "site_pi", "DEMO02"),
+    ]
+    assert User.objects.count() == 7
+    assert Membership.objects.count() == 6
+
+
+def test_copy_is_refused_off_postgresql() -> None:
+    if connection.vendor == "postgresql":
+        pytest.skip("COPY is available on PostgreSQL")
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        demo_cohort_seed(sites=1, patients=1, seed=1, use_copy=True)
+
+
+def test_rows_become_instances_whatever_the_column_order() -> None:
+    """If a model gains a field, the writer falls back from positional construction and fills defaults."""
+    columns = ("vital_status", "follow_up_date", "episode_id", "death_date")
+    table = _Table(FollowUp, columns)
+    assert not table.contiguous
+
+    (follow_up,) = table.instances([("dead", dt.date(2025, 3, 1), 7, dt.date(2025, 2, 27))])
+
+    assert (follow_up.vital_status, follow_up.follow_up_date, follow_up.episode_id) == ("dead", dt.date(2025, 3, 1), 7)
+    assert follow_up.death_date == dt.date(2025, 2, 27)
+    assert (follow_up.version, follow_up.is_complete, follow_up.pk) == (1, False, None)
+    assert follow_up.progression_date is None and follow_up.rechallenge_stop_reason == ""

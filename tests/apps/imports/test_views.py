@@ -1,0 +1,161 @@
+"""Bulk import pages: template and documentation, upload, job page with its report, and who reaches them."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from apps.clinical.models import Patient
+from apps.imports import services
+from apps.imports.models import ImportJob
+from apps.imports.tasks import run_import_job
+from registry.csv_import import HEADER, documented_columns
+
+from .data import csv_bytes, three_rows
+
+
+def upload(rows) -> SimpleUploadedFile:
+    return SimpleUploadedFile("episodes.csv", csv_bytes(rows), content_type="text/csv")
+
+
+def post_upload(client, site, rows):
+    return client.post(reverse("imports:upload"), {"site": site.pk, "file": upload(rows)})
+
+
+def bad_job(user, site) -> ImportJob:
+    rows = three_rows()
+    rows[1]["episode_ecog"] = "7"
+    rows[1]["date_of_birth"] = "=HYPERLINK()"  # an identifier; and a formula must not run when the report opens
+    return services.import_job_create(user=user, site=site, upload=upload(rows))
+
+
+def test_the_template_download_has_the_documented_header(client, site_a, data_entry_a):
+    client.force_login(data_entry_a)
+
+    response = client.get(reverse("imports:template", kwargs={"site_code": "AAA"}))
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="registry-import-AAA.csv"' in response["Content-Disposition"]
+    [header] = list(csv.reader(io.StringIO(response.content.decode())))
+    assert tuple(header) == HEADER
+
+
+def test_the_documentation_page_documents_every_column_from_the_model_fields(client, site_a, data_entry_a):
+    client.force_login(data_entry_a)
+
+    page = client.get(reverse("imports:index")).content.decode()
+
+    for column in documented_columns():
+        assert f"<code>{column.pattern}</code>".replace("<n>", "&lt;n&gt;") in page
+    assert "Hospital number or other local identifier" in page  # Patient.local_identifier help text
+    assert "Best overall response (RECIST 1.1)" in page  # InitialCourse verbose name
+    assert "<code>pembrolizumab</code>" in page and "<code>CCRCC</code>" in page  # code lists
+    assert reverse("imports:template", kwargs={"site_code": "AAA"}) in page
+
+
+def test_another_sites_template_is_not_found(client, site_a, site_b, data_entry_a):
+    client.force_login(data_entry_a)
+
+    assert client.get(reverse("imports:template", kwargs={"site_code": "BBB"})).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["imports:index", "imports:upload"])
+def test_investigators_are_refused(client, investigator, no_second_factor, name):
+    client.force_login(investigator)
+
+    assert client.get(reverse(name)).status_code == 403
+
+
+def test_anonymous_users_are_sent_to_sign_in(client, db):
+    response = client.get(reverse("imports:index"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_uploading_a_valid_file_imports_it_and_shows_the_finished_job(client, site_a, data_entry_a):
+    client.force_login(data_entry_a)
+
+    response = post_upload(client, site_a, three_rows())
+
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("imports:job-detail", kwargs={"pk": job.pk})
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert 'http-equiv="refresh"' not in page.content.decode() and "Refresh" not in page
+    assert "Imported 3 rows" in page.content.decode()
+    assert Patient.objects.filter(site=site_a).count() == 2
+
+
+def test_an_upload_into_another_site_is_refused_and_creates_nothing(client, site_a, site_b, data_entry_a):
+    client.force_login(data_entry_a)
+
+    response = post_upload(client, site_b, three_rows())
+
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not ImportJob.objects.exists()
+    assert not Patient.objects.exists()
+
+
+def test_a_running_job_page_shows_progress_and_refreshes_itself(client, site_a, data_entry_a, monkeypatch):
+    monkeypatch.setattr(run_import_job, "delay", lambda job_id: None)
+    job = services.import_job_create(user=data_entry_a, site=site_a, upload=upload(three_rows()), run_inline=False)
+    ImportJob.objects.filter(pk=job.pk).update(status="validating", processed_rows=2)
+    client.force_login(data_entry_a)
+
+    response = client.get(job.get_absolute_url())
+
+    content = response.content.decode()
+    assert '<meta http-equiv="refresh" content="2">' in content
+    assert response["Refresh"] == "2"
+    assert "2 / 3 rows" in content
+
+
+def test_the_job_page_lists_every_problem_and_offers_it_as_csv(client, site_a, data_entry_a):
+    job = bad_job(data_entry_a, site_a)
+    client.force_login(data_entry_a)
+
+    page = client.get(job.get_absolute_url()).content.decode()
+    report = client.get(reverse("imports:job-errors", kwargs={"pk": job.pk}))
+
+    assert "Failed – nothing imported" in page
+    assert "<td>3</td><td><code>episode_ecog</code></td><td>7</td>" in page
+    rows = list(csv.DictReader(io.StringIO(report.content.decode())))
+    assert rows[0] == {
+        "row": "3",
+        "column": "date_of_birth",
+        "value": "'=HYPERLINK()",
+        "message": "Not a date: use YYYY-MM-DD.",
+    }
+    assert {"row": "3", "column": "episode_ecog", "value": "7", "message": rows[-1]["message"]} in rows
+    assert "ECOG" in rows[-1]["message"]
+
+
+def test_another_sites_job_is_not_found(client, site_a, site_b, data_entry_a, data_entry_b):
+    job = bad_job(data_entry_a, site_a)
+    client.force_login(data_entry_b)
+
+    assert client.get(job.get_absolute_url()).status_code == 404
+    assert client.get(reverse("imports:job-errors", kwargs={"pk": job.pk})).status_code == 404
+    assert "Recent imports" not in client.get(reverse("imports:index")).content.decode()
+
+
+def test_coordinators_see_every_sites_job_without_local_identifiers(
+    client, site_a, data_entry_a, coordinator, no_second_factor
+):
+    job = bad_job(data_entry_a, site_a)
+    client.force_login(coordinator)
+
+    page = client.get(job.get_absolute_url())
+    report = client.get(reverse("imports:job-errors", kwargs={"pk": job.pk})).content.decode()
+
+    assert page.status_code == 200
+    assert "HYPERLINK" not in page.content.decode() and "HYPERLINK" not in report
+    assert "(hidden)" in report

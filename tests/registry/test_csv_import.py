@@ -1,0 +1,221 @@
+"""The bulk-import file format (registry/csv_import.py): column spec, cell and row parsing, rules across rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from registry import csv_import as spec
+from registry.csv_import import Record
+from tests.apps.imports.data import VALID_ROW, csv_bytes, row, three_rows
+
+COURSE = (Record.INITIAL_COURSE, None)
+EPISODE = (Record.EPISODE, None)
+
+
+def messages(errors) -> list[tuple[int, str, str]]:
+    return [(error.row, error.column, error.message) for error in errors]
+
+
+# --- Column spec ------------------------------------------------------------------------------------------
+
+
+def test_the_header_lists_every_column_once_starting_with_the_patient_key():
+    assert spec.HEADER[0] == "local_identifier"
+    assert len(spec.HEADER) == len(set(spec.HEADER))
+    assert spec.template_csv() == ",".join(spec.HEADER) + "\r\n"
+
+
+def test_repeated_groups_are_numbered_up_to_their_maximum():
+    assert {f"irae{n}_term" for n in (1, 2, 3)} <= set(spec.HEADER)
+    assert "irae4_term" not in spec.HEADER
+    assert {"response2_category", "followup2_vital_status"} <= set(spec.HEADER)
+    assert "response3_date" not in spec.HEADER
+
+
+def test_documented_columns_show_a_group_once_with_its_number_as_n():
+    patterns = [column.pattern for column in spec.documented_columns()]
+    assert "irae<n>_resolved_to_grade" in patterns
+    assert not any(name.startswith(("irae2_", "irae3_")) for name in patterns)
+
+
+def test_a_precision_field_maps_back_to_its_date_column():
+    column = spec.column_for(Record.PRIOR_IRAE, "onset_date_precision", 2)
+    assert column is not None and column.name == "irae2_onset"
+    assert spec.column_for(Record.INITIAL_COURSE, "stop_date").name == "ici1_stop_date"
+
+
+# --- Cells ------------------------------------------------------------------------------------------------
+
+
+def test_a_month_only_date_is_parsed_with_month_precision_on_the_15th():
+    parsed = spec.parse_row(2, VALID_ROW)
+    course = parsed.records[COURSE]
+    assert course["start_date"] == dt.date(2022, 3, 15)
+    assert course["start_date_precision"] == "month"
+    assert parsed.records[(Record.PRIOR_IRAE, 1)]["resolution_date_precision"] == "day"
+    assert parsed.errors == []
+
+
+@pytest.mark.parametrize("text", ["2022-13", "2022-02-30", "03/2022", "2022"])
+def test_an_impossible_partial_date_is_a_cell_error_that_does_not_repeat_the_value(text):
+    parsed = spec.parse_row(5, row(ici1_start_date=text))
+    [error] = parsed.errors
+    assert (error.row, error.column, error.value) == (5, "ici1_start_date", text)
+    assert "YYYY-MM" in error.message and text not in error.message
+
+
+def test_a_full_date_column_does_not_accept_a_month_only_date():
+    [error] = spec.parse_row(2, row(episode_start_date="2023-04")).errors
+    assert error.column == "episode_start_date"
+    assert "YYYY-MM-DD" in error.message
+
+
+def test_codes_are_matched_whatever_their_case():
+    parsed = spec.parse_row(2, row(ici1_agent="Pembrolizumab", tumour_type="luad", response1_category="pr"))
+    assert parsed.records[COURSE]["primary_agent"] == "pembrolizumab"
+    assert parsed.records[(Record.PATIENT, None)]["tumour_type"] == "LUAD"
+    assert parsed.records[(Record.RESPONSE, 1)]["category"] == "PR"
+
+
+def test_an_unknown_code_names_its_vocabulary_and_the_allowed_codes():
+    [error] = spec.parse_row(2, row(ici1_agent="pembro")).errors
+    assert error.column == "ici1_agent"
+    assert "ICI agent" in error.message and "nivolumab" in error.message
+
+
+def test_integer_codes_become_numbers_and_out_of_range_grades_are_refused():
+    parsed = spec.parse_row(2, row(irae1_grade="6"))
+    assert parsed.records[EPISODE]["ecog_at_rechallenge"] == 1
+    assert messages(parsed.errors)[0][:2] == (2, "irae1_grade")
+
+
+def test_numbers_take_a_decimal_comma_and_booleans_take_yes_no():
+    parsed = spec.parse_row(2, row(episode_albumin="38,5", episode_brain_metastases="No", irae1_hospitalised="YES"))
+    assert parsed.records[EPISODE]["albumin_g_per_l"] == Decimal("38.5")
+    assert parsed.records[EPISODE]["brain_metastases"] is False
+    assert parsed.records[(Record.PRIOR_IRAE, 1)]["hospitalised"] is True
+    assert parsed.records[(Record.PATIENT, None)]["pdl1_tps_percent"] == Decimal("55.5")
+
+
+@pytest.mark.parametrize(
+    ("column", "text"), [("year_of_birth", "1958.5"), ("episode_ldh", "1.200,5"), ("episode_liver_metastases", "maybe")]
+)
+def test_unreadable_numbers_and_booleans_are_cell_errors(column, text):
+    [error] = spec.parse_row(2, row(**{column: text})).errors
+    assert error.column == column
+
+
+def test_empty_cells_are_left_out_and_unused_groups_are_absent():
+    parsed = spec.parse_row(2, row(histology=""))
+    assert "histology" not in parsed.records[(Record.PATIENT, None)]
+    assert (Record.PRIOR_IRAE, 2) not in parsed.records
+    assert (Record.FOLLOW_UP, 2) not in parsed.records
+    assert (Record.PRIOR_IRAE, 1) in parsed.records
+
+
+# --- Files ------------------------------------------------------------------------------------------------
+
+
+def test_rows_are_numbered_as_in_a_spreadsheet_and_empty_rows_are_skipped():
+    data = csv_bytes([row(), {}, row(local_identifier="MRN-2")])
+    table = spec.read_table(data)
+    assert [number for number, _ in table.rows] == [2, 4]
+    assert table.errors == ()
+
+
+def test_semicolons_and_a_byte_order_mark_are_accepted():
+    data = b"\xef\xbb\xbf" + csv_bytes([row()], delimiter=";")
+    parsed = spec.parse_file(data)
+    assert parsed.errors == []
+    assert parsed.rows[0].records[(Record.PATIENT, None)]["local_identifier"] == "MRN-1"
+
+
+def test_unknown_and_repeated_columns_are_refused_so_no_data_is_dropped_silently():
+    header = ("local_identifier", "irae1_grad", "sex", "sex")
+    errors = spec.parse_file(csv_bytes([row()], header=header)).errors
+    assert messages(errors) == [
+        (1, "irae1_grad", "Unknown column; see the column documentation."),
+        (1, "sex", "This column appears more than once."),
+    ]
+
+
+def test_a_file_without_local_identifier_or_not_in_utf8_is_refused():
+    assert "no local_identifier" in spec.parse_file(b"sex,tumour_type\nmale,MEL\n").errors[0].message
+    [error] = spec.parse_file("local_identifier,histology\nX,Adénocarcinome\n".encode("latin-1")).errors
+    assert (error.row, "UTF-8" in error.message) == (spec.FILE_ROW, True)
+
+
+def test_a_file_over_the_row_limit_is_refused():
+    errors = spec.parse_file(csv_bytes([row(local_identifier=f"P{n}") for n in range(3)]), max_rows=2).errors
+    assert any("at most 2" in error.message for error in errors)
+
+
+def test_columns_may_be_left_out_and_read_as_empty():
+    table = spec.read_table(csv_bytes([row()], header=("local_identifier", "sex")))
+    assert table.errors == ()
+    parsed = spec.parse_row(*table.rows[0])
+    assert parsed.errors == []
+    assert parsed.records[COURSE] == {}
+    assert parsed.records[(Record.PATIENT, None)] == {"local_identifier": "MRN-1", "sex": "female"}
+
+
+# --- Rules across records and rows ------------------------------------------------------------------------
+
+
+def test_a_valid_three_row_file_has_no_errors_and_gets_sequence_numbers():
+    parsed = spec.parse_file(csv_bytes(three_rows()))
+    assert parsed.errors == []
+    assert [r.records[EPISODE]["sequence_number"] for r in parsed.rows] == [1, 2, 1]
+
+
+def test_rows_of_one_patient_must_repeat_the_same_patient_and_ici1_values():
+    rows = three_rows()
+    rows[1]["ici1_line"] = "2"
+    rows[1]["irae1_grade"] = "2"
+    errors = spec.parse_file(csv_bytes(rows)).errors
+    assert [(e.row, e.column) for e in errors] == [(3, "ici1_line"), (3, "irae1_grade")]
+    assert "row 2" in errors[0].message
+
+
+def test_one_patient_cannot_have_the_same_rechallenge_twice_or_out_of_order():
+    rows = three_rows()
+    rows[1]["episode_sequence"] = "1"
+    errors = spec.parse_file(csv_bytes(rows)).errors
+    assert messages(errors) == [(3, "episode_sequence", "Rechallenge 1 of this patient is already in row 2.")]
+
+    rows = three_rows()
+    rows[1]["episode_start_date"] = "2023-03-01"
+    rows[1]["response1_date"] = "2023-05-01"
+    rows[1]["followup1_date"] = rows[1]["followup1_last_alive_date"] = "2023-05-02"
+    errors = spec.parse_file(csv_bytes(rows)).errors
+    assert messages(errors) == [(3, "episode_start_date", "Rechallenge 2 must start after rechallenge 1 (row 2).")]
+
+
+def test_a_rechallenge_before_the_imputed_ici1_stop_date_says_the_date_was_imputed():
+    errors = spec.parse_file(csv_bytes([row(episode_start_date="2022-11-03")])).errors
+    assert (errors[0].row, errors[0].column) == (2, "episode_start_date")
+    assert "2022-11-15, the mid-month date imputed for 2022-11" in errors[0].message
+
+
+def test_a_rechallenge_needs_ici1_to_have_stopped():
+    errors = spec.parse_file(csv_bytes([row(ici1_stop_date="", ici1_stop_reason="")])).errors
+    assert messages(errors) == [
+        (2, "ici1_stop_date", "ICI-1 has no stop date: a rechallenge needs it (YYYY-MM is fine).")
+    ]
+
+
+def test_responses_and_follow_ups_cannot_precede_the_rechallenge():
+    errors = spec.parse_file(csv_bytes([row(response1_date="2023-01-01", followup1_date="2023-02-01")])).errors
+    assert [(e.column, e.message) for e in errors] == [
+        ("response1_date", "This date is before the rechallenge started."),
+        ("followup1_date", "This date is before the rechallenge started."),
+    ]
+
+
+def test_errors_read_as_row_and_column():
+    error = spec.CellError(7, "irae2_grade", "9", "Not a code.")
+    assert str(error) == "row 7, column irae2_grade: Not a code."
+    assert str(spec.CellError(0, "", "", "The file is empty.")) == "file: The file is empty."
