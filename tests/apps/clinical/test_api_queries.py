@@ -13,8 +13,8 @@ from tests.apps.clinical.api_support import (
     INITIAL_COURSES,
     PATIENTS,
     RESPONSES,
-    patient_with_course,
     fresh_client_for,
+    patient_with_course,
 )
 from tests.factories import (
     AdverseEventFactory,
