@@ -107,15 +107,25 @@ def main() -> None:
 
     for label, client in clients.items():
 
-        def api_page(index: int, client=client, label=label) -> None:
-            page = 1 + rng.randrange(pages[label])
+        def api_page(index: int, client=client, label=label, deep: bool = True) -> None:
+            page = 1 + rng.randrange(pages[label] if deep else min(10, pages[label]))
             response = client.get("/api/v1/patients/", {"page": page})
             assert response.status_code == 200, response.status_code
 
-        def web_page(index: int, client=client, label=label) -> None:
-            page = 1 + rng.randrange(pages[label])
+        def web_page(index: int, client=client, label=label, deep: bool = True) -> None:
+            page = 1 + rng.randrange(pages[label] if deep else min(10, pages[label]))
             response = client.get("/patients/", {"page": page})
             assert response.status_code == 200, response.status_code
+
+        first_pages = args.requests // 2
+        report(
+            f"API  /api/v1/patients/ ({label}, pages 1-10)",
+            timed(lambda i: api_page(i, deep=False), first_pages),
+            base_p50,
+        )
+        report(
+            f"page /patients/ ({label}, pages 1-10)", timed(lambda i: web_page(i, deep=False), first_pages), base_p50
+        )
 
         def api_search(index: int, client=client) -> None:
             response = client.get("/api/v1/patients/", {"search": rng.choice(registry_ids)[:9]})

@@ -39,8 +39,10 @@ class EvaluateRequestSerializer(serializers.Serializer):
     )
     progressed_on_ici1 = serializers.BooleanField(allow_null=True)
     ecog = serializers.IntegerField(min_value=0, max_value=5, allow_null=True)
-    prior_iraes = PriorIraeSerializer(
-        many=True, allow_null=True, help_text="[] for no prior irAE; null when not recorded."
+    # An explicit ListSerializer: `many=True, allow_null=True` would hand allow_null to each item too,
+    # so `[null]` passed validation and failed in the service (500).
+    prior_iraes = serializers.ListSerializer(
+        child=PriorIraeSerializer(), allow_null=True, help_text="[] for no prior irAE; null when not recorded."
     )
     current_prednisone_mg_per_day = serializers.FloatField(
         min_value=0, max_value=2000, allow_null=True, required=False, default=None

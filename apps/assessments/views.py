@@ -68,7 +68,8 @@ def episode_enroll(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        shown = assessment.category if services.category_visible_to(user=request.user) else "hidden (blinded)"
+        visible = services.category_visible_to(user=request.user)
+        shown = assessment.get_category_display() if visible else "category hidden (blinded)"
         messages.success(request, f"Episode enrolled. Decision model {assessment.model_version} locked: {shown}.")
     return redirect(episode.patient.get_absolute_url())
 

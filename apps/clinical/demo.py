@@ -409,6 +409,12 @@ def demo_cohort_seed(
             # caller's transaction encloses this one.
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    if connection.vendor == "postgresql":
+        # Fresh planner statistics: after a bulk load the estimates are of an empty table, and
+        # the patient list would sort 100,000 rows instead of walking the registry-ID index.
+        with connection.cursor() as cursor:
+            for model in (Patient, InitialCourse, AdverseEvent, RechallengeEpisode, ResponseAssessment, FollowUp):
+                cursor.execute(f"ANALYZE {model._meta.db_table}")
     return counts
 
 

@@ -32,6 +32,7 @@ from apps.core.audit import audit_history
 from apps.core.errors import ApplicationError, ConflictError
 from registry.crf import HIDDEN_FROM_COORDINATORS
 from registry.dates import DatePrecision
+from registry.decision import FACTOR_LABELS
 
 from . import derived, services
 from .forms import (
@@ -217,7 +218,7 @@ def _assessment_view(assessment, *, show_category: bool) -> dict[str, Any]:
         ),
         "factors": [
             {
-                "factor": str(factor.get("factor", "")).replace("_", " "),
+                "factor": FACTOR_LABELS.get(factor.get("factor", ""), str(factor.get("factor", ""))),
                 "level": factor.get("level", ""),
                 "reason": factor.get("reason", ""),
             }
@@ -713,11 +714,13 @@ class HistoryRow:
     reason: str
 
 
-def _history_value(value: Any) -> str:
+def _history_value(value: Any, choices: dict[Any, str] | None = None) -> str:
     if value is None or value == "":
         return "–"
     if isinstance(value, bool):
         return "Yes" if value else "No"
+    if choices and value in choices:
+        return f"{choices[value]} ({value})"
     return str(value)
 
 
@@ -729,14 +732,16 @@ def record_history(request: HttpRequest, model: str, pk: int) -> HttpResponse:
     record = _record_get(model_class, user=request.user, pk=pk)
     patient = _patient_of(record)
     hidden = _hidden_fields(access, patient) if model_class is Patient else frozenset()
-    labels = {f.name: str(f.verbose_name) for f in model_class._meta.concrete_fields}
+    fields = {f.name: f for f in model_class._meta.concrete_fields}
+    labels = {name: str(field.verbose_name) for name, field in fields.items()}
+    choices = {name: {key: str(text) for key, text in field.flatchoices} for name, field in fields.items()}
     rows = []
     for entry in audit_history(record):
         changes = [
             (
                 capfirst(labels.get(name, name)),
-                "(hidden)" if name in hidden else _history_value(old),
-                "(hidden)" if name in hidden else _history_value(new),
+                "(hidden)" if name in hidden else _history_value(old, choices.get(name)),
+                "(hidden)" if name in hidden else _history_value(new, choices.get(name)),
             )
             for name, (old, new) in entry.changes.items()
         ]

@@ -17,6 +17,7 @@ from registry.decision.evaluate import (
 from registry.decision.spec import (
     CATEGORIES,
     DEFAULT_VERSION,
+    FACTOR_LABELS,
     FACTOR_NAMES,
     LEVELS,
     ModelSpec,
@@ -30,6 +31,7 @@ from registry.decision.spec import (
 __all__ = [
     "CATEGORIES",
     "DEFAULT_VERSION",
+    "FACTOR_LABELS",
     "FACTOR_NAMES",
     "LEVELS",
     "DecisionInputs",

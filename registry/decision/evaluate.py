@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry.decision.spec import DEFAULT_VERSION, FACTOR_NAMES, ModelSpec, get_spec
+from registry.decision.spec import DEFAULT_VERSION, FACTOR_LABELS, FACTOR_NAMES, ModelSpec, get_spec
 from registry.vocabularies import CTCAE_TERMS, REGIMEN_TYPES, STOP_REASONS, Vocabulary
 
 #: Worst first. "missing" ranks just below "contraindicated": an unknown irAE outcome may hide a
@@ -105,6 +105,11 @@ class FactorResult:
     level: str
     reason: str
     points: int
+
+    @property
+    def label(self) -> str:
+        """The factor's name for people."""
+        return FACTOR_LABELS.get(self.factor, self.factor)
 
     def as_dict(self) -> dict[str, Any]:
         return {"factor": self.factor, "level": self.level, "reason": self.reason, "points": self.points}

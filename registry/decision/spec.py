@@ -26,6 +26,15 @@ DEFAULT_VERSION = "1.0"
 
 #: Factors of the model, in the order results list them.
 FACTOR_NAMES: tuple[str, ...] = ("pfs1", "tfi", "ecog", "prior_irae", "stop_reason", "strategy")
+#: How each factor is named to people (pages, codebooks); codes stay stable in stored assessments.
+FACTOR_LABELS: dict[str, str] = {
+    "pfs1": "PFS on the preceding course",
+    "tfi": "Treatment-free interval",
+    "ecog": "ECOG performance status",
+    "prior_irae": "Prior irAEs and steroids",
+    "stop_reason": "Why the preceding course stopped",
+    "strategy": "Planned strategy",
+}
 
 #: Levels a factor can take.
 LEVELS: tuple[str, ...] = ("favourable", "intermediate", "unfavourable", "contraindicated", "missing")

@@ -256,7 +256,7 @@ def test_editing_saves_through_the_service_and_records_old_and_new(client, site_
     assert entry.channel == "web"
     assert entry.changes["tumour_type"] == ["MEL", "SKCM"]
     html = page(client, reverse("clinical:record-history", kwargs={"model": "patient", "pk": patient.pk}))
-    assert "<del>MEL</del> → <ins>SKCM</ins>" in html
+    assert "<del>Melanoma (MEL)</del> → <ins>Cutaneous melanoma (SKCM)</ins>" in html
 
 
 def test_saving_an_unchanged_form_writes_no_audit_entry(client, site_a, data_entry_a):

@@ -365,7 +365,7 @@ def test_the_history_page_lists_who_when_channel_and_old_to_new_values(client, s
     )
     html = page(sign_in(client, data_entry_a), history_url("patient", patient.pk))
     assert "Tumour type" in html
-    assert "<del>MEL</del> → <ins>SKCM</ins>" in html
+    assert "<del>Melanoma (MEL)</del> → <ins>Cutaneous melanoma (SKCM)</ins>" in html
     assert "typo in tumour type" in html
     assert "Web form" in html and "REST API" in html
     assert "entry_a" in html
