@@ -51,3 +51,13 @@ def admin_user(db):
 @pytest.fixture
 def password() -> str:
     return PASSWORD
+
+
+def verify_second_factor(client, user) -> None:
+    """Mark ``client``'s session as having passed TOTP, as coordinators, investigators and admins must."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="test phone", defaults={"confirmed": True})
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    session.save()
