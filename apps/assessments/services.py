@@ -178,7 +178,8 @@ def episode_enroll(*, episode, user, channel: AuditChannel | str = AuditChannel.
             "enrolled_at": [None, assessment.assessed_at.isoformat()],
             "version": [locked.version - 1, locked.version],
         },
-        reason=f"Enrolled; decision model {assessment.model_version} locked as '{assessment.category}'.",
+        # The category is deliberately not in the reason: history pages must not unblind center staff.
+        reason=f"Enrolled; decision model {assessment.model_version} locked (assessment #{assessment.pk}).",
     )
     return assessment
 

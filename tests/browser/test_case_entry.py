@@ -229,6 +229,9 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     created = rows.filter(has=page.locator("td:nth-child(4)", has_text="Created"))
     expect(created).to_contain_text(f"Rechallenge start date: – → {RECHALLENGE_START.isoformat()}")
     enrolled = rows.filter(has=page.locator("td:nth-child(4)", has_text="Updated"))
-    expect(enrolled).to_contain_text("Enrolled; decision model 1.0 locked as 'favourable'.")
+    from apps.assessments.models import Assessment
+
+    assessment = Assessment.objects.get(episode__patient__registry_id=registry_id)
+    expect(enrolled).to_contain_text(f"Enrolled; decision model 1.0 locked (assessment #{assessment.pk}).")
     _follow(page, page.get_by_role("link", name="Back to the patient page"))
     expect(page.locator("h1")).to_have_text(f"Patient {registry_id}")

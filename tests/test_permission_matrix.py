@@ -1,0 +1,927 @@
+"""The permission matrix: every API operation of the schema and every page, for every role, at two sites.
+
+Roles: anonymous, data entry at site A, site PI at site A, coordinator, investigator and administrator
+(registry-wide roles with a verified second factor). Records: a full case at site A and one at site B
+(patient, ICI-1, irAE, episode, response, follow-up), a spare case per site for deletions, and an
+import job per site.
+
+The operations come from the OpenAPI schema served at ``/api/schema/`` and the pages from Django's URL
+resolver, so a new endpoint or page fails here until it has a row in the tables below. For every cell
+the test asserts the expected status, no 5xx, and that the body reveals nothing the role may not see:
+no registry ID, identifier, job or name of site B for site-A staff; no local identifier or date of
+birth for coordinators and administrators; nothing record-level for investigators and strangers.
+After all cells, the sites a role may not write must be exactly as before (versions, identifiers,
+import jobs, assessments, audit entries), and no audit entry may name the role's user on a site-B record.
+
+Blinding is on and one episode per site is enrolled: center staff must not see its locked category on
+the patient page or in the episode's history. Registry-wide roles without a verified second factor
+reach nothing (their own test).
+
+One test per role and surface; each collects every wrong cell and reports them together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import NoReverseMatch, reverse
+
+from apps.accounts.two_factor import two_factor_required
+from apps.clinical.models import (
+    AdverseEvent,
+    FollowUp,
+    InitialCourse,
+    Patient,
+    RechallengeEpisode,
+    ResponseAssessment,
+)
+from apps.core.models import AuditEntry
+from tests.permission_matrix_support import (
+    DELETE_ORDER,
+    NO_SITE,
+    REGISTRY_WIDE,
+    ROLES,
+    SITE_B_NAME,
+    SITE_STAFF,
+    SITES,
+    WEB_ADVERSE_EVENT,
+    WEB_EPISODE,
+    WEB_FOLLOW_UP,
+    WEB_INITIAL_COURSE,
+    WEB_PATIENT,
+    WEB_RESPONSE,
+    Outcome,
+    PagePattern,
+    RecordRoute,
+    World,
+    api_client,
+    api_put_body,
+    build_world,
+    if_match_current,
+    model_slugs,
+    page_client,
+    page_patterns,
+    perform,
+    record_routes,
+    schema_operations,
+    schema_query_parameters,
+    secrets_of,
+    site_state,
+    state_differences,
+    upload_file,
+    web_edit_body,
+)
+
+# --- Expected statuses ------------------------------------------------------------------------------------
+#
+# ``expect(anonymous, site staff, coordinator & admin, investigator)``; a pair is (site A, site B).
+# LOGIN is a 302 to the sign-in page, ADMIN_LOGIN a 302 to the admin's, 302 any other redirect.
+
+LOGIN = "302→login"
+ADMIN_LOGIN = "302→admin login"
+TWO_FACTOR = "302→two-factor"
+
+Expected = int | str
+PerSite = Expected | tuple[Expected, Expected]
+
+
+def expect(anonymous: PerSite, staff: PerSite, registry_wide: PerSite, investigator: PerSite) -> dict[str, PerSite]:
+    return {
+        "anonymous": anonymous,
+        "data_entry_a": staff,
+        "site_pi_a": staff,
+        "coordinator": registry_wide,
+        "admin": registry_wide,
+        "investigator": investigator,
+    }
+
+
+def expected_for(table: dict[str, PerSite], role: str, site: str) -> Expected:
+    value = table[role]
+    if isinstance(value, tuple):
+        return value[SITES.index(site)]
+    return value
+
+
+# API: record endpoints (one row per action, for every route of the clinical router) ...
+RECORD_API = {
+    "list": expect(401, 200, 200, 403),
+    "create": expect(401, (201, 400), 201, 403),  # B: the parent (or site) is not among the user's → 400
+    "retrieve": expect(401, (200, 404), 200, 404),
+    "update": expect(401, (200, 404), 200, 404),
+    "partial_update": expect(401, (200, 404), 200, 404),
+    "destroy": expect(401, (204, 404), 204, 404),
+    # PATCH of a site-A record naming a site-B parent (or site): moving it into B.
+    "move": expect(401, 400, 200, 404),
+}
+RECORD_ACTIONS = {  # (method, detail?) → action
+    ("GET", False): "list",
+    ("POST", False): "create",
+    ("GET", True): "retrieve",
+    ("PUT", True): "update",
+    ("PATCH", True): "partial_update",
+    ("DELETE", True): "destroy",
+}
+# ... and every other operation by name.
+OTHER_API = {
+    ("GET", "/api/v1/sites/"): expect(401, 200, 200, 200),  # lists only the sites one may read
+    ("GET", "/api/v1/sites/{code}/"): expect(401, (200, 404), 200, 404),
+    ("GET", "/api/v1/decision-models/"): expect(401, 200, 200, 200),
+    ("POST", "/api/v1/decision-models/evaluate/"): expect(401, 200, 200, 200),
+}
+
+RECORD_PAGE = expect(LOGIN, (200, 404), 200, 403)
+RECORD_WRITE = expect(LOGIN, (302, 404), 302, 403)
+
+# Pages, GET, by URL name.
+PAGE_GET: dict[str, dict[str, PerSite]] = {
+    "home": expect(LOGIN, 200, 200, 200),
+    "health": expect(200, 200, 200, 200),
+    "accounts:login": expect(200, 200, 200, 200),
+    "accounts:logout": expect(405, 405, 405, 405),  # sign-out is POST only
+    "accounts:two-factor": expect(LOGIN, 200, 200, 200),
+    "clinical:patient-list": expect(LOGIN, 200, 200, 403),
+    "clinical:patient-create": expect(LOGIN, 200, 403, 403),  # patients are registered by center staff
+    "clinical:record-history": RECORD_PAGE,
+    "clinical:record-edit": RECORD_PAGE,
+    "clinical:record-delete": RECORD_PAGE,
+    "clinical:episode-detail": expect(LOGIN, (302, 404), 302, 403),  # redirects to the patient page
+    "clinical:response-create": RECORD_PAGE,
+    "clinical:follow-up-create": RECORD_PAGE,
+    "clinical:patient-detail": RECORD_PAGE,
+    "clinical:initial-course-create": expect(LOGIN, (302, 404), 302, 403),  # has ICI-1 already → its edit form
+    "clinical:adverse-event-create": RECORD_PAGE,
+    "clinical:episode-create": RECORD_PAGE,
+    "assessments:calculator": expect(LOGIN, 200, 200, 200),
+    "assessments:episode-enroll": expect(LOGIN, 405, 405, 405),  # POST only
+    "assessments:blinding": expect(LOGIN, 403, 200, 403),
+    "imports:index": expect(LOGIN, 200, 200, 403),
+    "imports:template": expect(LOGIN, (200, 404), 200, 403),
+    "imports:upload": expect(LOGIN, 200, 200, 403),
+    "imports:job-detail": expect(LOGIN, (200, 404), 200, 403),
+    "imports:job-errors": expect(LOGIN, (200, 404), 200, 403),
+}
+
+# Pages that take no POST of clinical data: read-only, or the sign-in flow (tested in accounts).
+READ_ONLY_PAGES = frozenset(
+    {
+        "home",
+        "health",
+        "accounts:login",
+        "accounts:logout",
+        "accounts:two-factor",
+        "clinical:patient-list",
+        "clinical:patient-detail",
+        "clinical:record-history",
+        "clinical:episode-detail",
+        "assessments:calculator",
+        "imports:index",
+        "imports:template",
+        "imports:job-detail",
+        "imports:job-errors",
+    }
+)
+
+# Pages, POST with a valid body, by URL name.
+PAGE_POST: dict[str, dict[str, PerSite]] = {
+    # B: the site is not a choice of the form → the form comes back with the error.
+    "clinical:patient-create": expect(LOGIN, (302, 200), 403, 403),
+    "clinical:initial-course-create": RECORD_WRITE,
+    "clinical:adverse-event-create": RECORD_WRITE,
+    "clinical:episode-create": RECORD_WRITE,
+    "clinical:response-create": RECORD_WRITE,
+    "clinical:follow-up-create": RECORD_WRITE,
+    "clinical:record-edit": RECORD_WRITE,
+    "clinical:record-delete": RECORD_WRITE,
+    "assessments:episode-enroll": expect(LOGIN, (302, 404), 302, 404),
+    "assessments:blinding": expect(LOGIN, 403, 302, 403),
+    "imports:upload": expect(LOGIN, (302, 200), 302, 403),  # B: not a choice of the form
+}
+
+ADMIN_PAGES = {
+    "/admin/": {**expect(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN), "admin": 200},
+    "/admin/clinical/patient/": {**expect(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN), "admin": 200},
+}
+
+EVALUATE_BODY = {
+    "pfs1_months": 14.0,
+    "tfi_months": 4.2,
+    "progressed_on_ici1": False,
+    "ecog": 1,
+    "prior_iraes": [{"ctcae_term": "colitis", "grade": 2, "resolved_to_grade": 0, "steroid_refractory": False}],
+    "current_prednisone_mg_per_day": 0,
+    "stop_reason": "toxicity",
+    "strategy": "ici_chemotherapy",
+}
+
+
+# --- Cells ------------------------------------------------------------------------------------------------
+
+READ, CREATE, CHANGE, DELETE = range(4)  # phases: deletions last, children before parents
+
+
+@dataclass
+class Cell:
+    surface: str  # api | page | admin
+    method: str
+    template: str  # schema path or URL name
+    site: str
+    expectation: dict[str, PerSite]
+    url: str | Callable[[], str] = ""
+    target: str = ""
+    body: Callable[[str], Any] | None = None  # role → body
+    headers: Callable[[], dict[str, str]] | None = None
+    check: Callable[[str, Outcome], list[str]] | None = None  # role, outcome → problems
+    phase: int = READ
+    rank: int = 0
+
+    def __str__(self) -> str:
+        target = f" {self.target}" if self.target else ""
+        return f"{self.surface} {self.method} {self.template} [{self.site}{target}]"
+
+
+class Matrix:
+    """The cells of one surface, plus the problems found while building them (unmapped operations...)."""
+
+    def __init__(self) -> None:
+        self.cells: list[Cell] = []
+        self.unmapped: list[str] = []
+
+
+def _delete_rank(model) -> int:
+    return DELETE_ORDER.index(model) if model in DELETE_ORDER else len(DELETE_ORDER)
+
+
+# --- API cells --------------------------------------------------------------------------------------------
+
+
+def _record_lookup_key(route: RecordRoute) -> str:
+    return "registry_id" if route.lookup_field == "registry_id" else "id"
+
+
+def _api_list_check(world: World, route: RecordRoute) -> Callable[[str, Outcome], list[str]]:
+    key = _record_lookup_key(route)
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        rows = outcome.json.get("results") if isinstance(outcome.json, dict) else None
+        if not isinstance(rows, list):
+            return ["a list answered without results"]
+        seen = {row.get(key) for row in rows}
+        main = {site: getattr(world.main[site].records[route.model], route.lookup_field) for site in SITES}
+        problems = []
+        if role in SITE_STAFF:
+            foreign = [row.get(key) for row in rows if row.get("site") != world.sites["A"].code]
+            if foreign:
+                problems.append(f"foreign or site-less rows listed: {foreign}")
+            if main["A"] not in seen:
+                problems.append("own site's record missing from the list")
+        if role in REGISTRY_WIDE:
+            if not {main["A"], main["B"]} <= seen:
+                problems.append("a coordinator's list lacks a site's record")
+            leaked = [row.get(key) for row in rows if {"local_identifier", "date_of_birth"} & set(row)]
+            if leaked:
+                problems.append(f"identifier fields in rows {leaked}")
+        return problems
+
+    return check
+
+
+def _api_detail_check(route: RecordRoute, site: str) -> Callable[[str, Outcome], list[str]]:
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status not in (200, 201) or not isinstance(outcome.json, dict):
+            return []
+        if route.model is Patient and role in REGISTRY_WIDE:
+            shown = {"local_identifier", "date_of_birth"} & set(outcome.json)
+            return [f"identifier fields shown to a registry-wide role: {sorted(shown)}"] if shown else []
+        if route.model is Patient and role in SITE_STAFF and outcome.json.get("local_identifier") is None:
+            return ["own site's patient without its local identifier"]
+        return []
+
+    return check
+
+
+def _b_filter_values(world: World) -> dict[str, list[tuple[str, str]]]:
+    """Values naming site B's records, per list filter: (label, value)."""
+    main = world.main["B"]
+    return {
+        "site": [("site code", world.sites["B"].code)],
+        "patient": [("registry ID", main.patient.registry_id)],
+        "episode": [("episode id", str(main.episode.pk))],
+        # A fragment, so that the full registry ID in an answer is not an echo of the request.
+        "search": [("registry ID fragment", main.patient.registry_id[4:10]), ("local identifier", "LOCAL-B-MAIN")],
+    }
+
+
+def _api_filter_check(label: str) -> Callable[[str, Outcome], list[str]]:
+    """Filtering by a site-B value: nothing for site-A staff; no identifier search across sites either."""
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        rows = outcome.json.get("results") if isinstance(outcome.json, dict) else None
+        if not isinstance(rows, list):
+            return ["a list answered without results"]
+        if role in SITE_STAFF and rows:
+            return [f"{len(rows)} row(s) for a site-B {label}"]
+        if role in REGISTRY_WIDE and label == "local identifier" and rows:
+            return [f"{len(rows)} row(s) found by another site's local identifier"]
+        if role in REGISTRY_WIDE and any(row.get("site") != "BBB" for row in rows):
+            return [f"rows of another site for a site-B {label}"]
+        return []
+
+    return check
+
+
+def _api_filter_cells(world: World, route: RecordRoute, method: str, template: str) -> list[Cell]:
+    """The list filtered by every documented identifying filter, with values of site B."""
+    values = _b_filter_values(world)
+    cells = []
+    for name in schema_query_parameters(method, template):
+        for label, value in values.get(name, []):
+            cells.append(
+                Cell(
+                    "api",
+                    method,
+                    f"{template}?{name}=",
+                    "B",
+                    RECORD_API["list"],
+                    url=f"{route.list_path()}?{urlencode({name: value})}",
+                    target=label,
+                    check=_api_filter_check(label),
+                )
+            )
+    return cells
+
+
+def _sites_list_check(world: World) -> Callable[[str, Outcome], list[str]]:
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        codes = {row.get("code") for row in (outcome.json or {}).get("results", [])}
+        wanted = {
+            "data_entry_a": {world.sites["A"].code},
+            "site_pi_a": {world.sites["A"].code},
+            "investigator": set(),
+        }.get(role, {site.code for site in world.sites.values()})
+        return [] if codes == wanted else [f"sites listed {sorted(codes)}, expected {sorted(wanted)}"]
+
+    return check
+
+
+def _record_api_cells(world: World, route: RecordRoute, method: str, template: str, action: str) -> list[Cell]:
+    table = RECORD_API[action]
+    if route.record_type is None:
+        return []
+    if action == "list":
+        cell = Cell("api", method, template, NO_SITE, table, url=route.list_path(), check=_api_list_check(world, route))
+        return [cell, *_api_filter_cells(world, route, method, template)]
+    cells = []
+    for site in SITES:
+        main = world.main[site].records[route.model]
+        base = {"surface": "api", "method": method, "template": template, "site": site, "expectation": table}
+        if action == "create":
+            payload = world.api_payloads[route.route][site]
+            cells.append(
+                Cell(
+                    **base,
+                    url=route.list_path(),
+                    body=lambda role, payload=payload: payload,
+                    check=_api_detail_check(route, site),
+                    phase=CREATE,
+                )
+            )
+        elif action == "retrieve":
+            cells.append(Cell(**base, url=route.detail_url(main), check=_api_detail_check(route, site)))
+        elif action in ("update", "partial_update"):
+
+            def body(role, main=main, site=site, action=action):
+                if action == "partial_update":
+                    return dict(route.record_type.change)
+                user = world.users[role] if role in REGISTRY_WIDE else world.owners[site]
+                return api_put_body(route, main, user)
+
+            cells.append(
+                Cell(
+                    **base,
+                    url=route.detail_url(main),
+                    body=body,
+                    headers=lambda main=main: if_match_current(main),
+                    check=_api_detail_check(route, site),
+                    phase=CHANGE,
+                )
+            )
+        elif action == "destroy":
+            spare = world.disposable[site].records[route.model]
+            cells.append(
+                Cell(
+                    **base,
+                    url=route.detail_url(spare),
+                    headers=lambda spare=spare: if_match_current(spare),
+                    phase=DELETE,
+                    rank=_delete_rank(route.model),
+                )
+            )
+    if action == "partial_update":
+        cells += _move_cells(world, route, method, template)
+    return cells
+
+
+def _move_sources(world: World) -> dict[type, tuple[Any, dict[str, Any]]]:
+    """Per record type: a site-A record and a change that moves it into site B (valid there, so a
+    coordinator's move succeeds and center staff's can only fail for the site)."""
+    a, b = world.main["A"], world.main["B"]
+    return {
+        Patient: (world.bare["A"], {"site": world.sites["B"].code}),
+        InitialCourse: (world.course_only["A"].initial_course, {"patient": world.bare["B"].registry_id}),
+        RechallengeEpisode: (a.episode, {"patient": world.course_only["B"].registry_id}),
+        AdverseEvent: (a.records[AdverseEvent], {"patient": b.patient.registry_id}),
+        ResponseAssessment: (a.records[ResponseAssessment], {"episode": b.episode.pk}),
+        FollowUp: (a.records[FollowUp], {"episode": b.episode.pk}),
+    }
+
+
+def _move_cells(world: World, route: RecordRoute, method: str, template: str) -> list[Cell]:
+    source = _move_sources(world).get(route.model)
+    if source is None:
+        return []
+    record, change = source
+    return [
+        Cell(
+            "api",
+            method,
+            template,
+            "A",
+            RECORD_API["move"],
+            url=route.detail_url(record),
+            target="→ B",
+            body=lambda role, change=change: dict(change),
+            headers=lambda record=record: if_match_current(record),
+            check=_api_detail_check(route, "A"),
+            phase=DELETE,
+            rank=-1,  # after every change of the main records, before the deletions
+        )
+    ]
+
+
+def _other_api_cells(world: World, method: str, template: str) -> list[Cell]:
+    table = OTHER_API[(method, template)]
+    if template == "/api/v1/sites/":
+        return [Cell("api", method, template, NO_SITE, table, url=template, check=_sites_list_check(world))]
+    if template == "/api/v1/sites/{code}/":
+        return [
+            Cell("api", method, template, site, table, url=f"/api/v1/sites/{world.sites[site].code}/") for site in SITES
+        ]
+    if template == "/api/v1/decision-models/evaluate/":
+        return [Cell("api", method, template, NO_SITE, table, url=template, body=lambda role: EVALUATE_BODY)]
+    return [Cell("api", method, template, NO_SITE, table, url=template)]
+
+
+def api_matrix(world: World) -> Matrix:
+    """One cell per schema operation and site; an operation without a row in the tables is unmapped."""
+    matrix = Matrix()
+    routes = {}
+    for route in record_routes():
+        routes[route.list_path()] = (route, False)
+        routes[route.detail_template()] = (route, True)
+        if route.record_type is None:
+            matrix.unmapped.append(f"api /api/v1/{route.route}/: no RecordType (payload, change) in api_support")
+    operations = schema_operations()
+    for method, template in operations:
+        if template in routes and (method, routes[template][1]) in RECORD_ACTIONS:
+            route, detail = routes[template]
+            matrix.cells += _record_api_cells(world, route, method, template, RECORD_ACTIONS[(method, detail)])
+        elif (method, template) in OTHER_API:
+            matrix.cells += _other_api_cells(world, method, template)
+        else:
+            matrix.unmapped.append(f"api {method} {template}: no expectation in the permission matrix")
+    listed = set(operations)
+    for method, template in OTHER_API:
+        if (method, template) not in listed:
+            matrix.unmapped.append(f"api {method} {template}: expected in the schema but missing")
+    return matrix
+
+
+# --- Page cells -------------------------------------------------------------------------------------------
+
+#: Which record a bare ``pk`` names, by URL name.
+PK_TARGET = {
+    "clinical:episode-detail": "episode",
+    "assessments:episode-enroll": "episode",
+    "imports:job-detail": "import_job",
+    "imports:job-errors": "import_job",
+}
+
+
+def fill(pattern: PagePattern, world: World, site: str) -> list[tuple[str, dict[str, Any]]] | str:
+    """(target label, URL kwargs) for a record of ``site``; a string says why the pattern cannot be filled."""
+    params = set(pattern.params)
+    main = world.main[site]
+    if params == {"registry_id"}:
+        return [("patient", {"registry_id": main.patient.registry_id})]
+    if params == {"model", "pk"}:
+        filled = []
+        for slug, model in model_slugs().items():
+            if model not in main.records:
+                return f"no record of {model.__name__} to fill <model>"
+            filled.append((slug, {"model": slug, "pk": main.records[model].pk}))
+        filled.append((ENROLLED, {"model": "episode", "pk": world.enrolled[site].episode_id}))
+        return filled
+    if params == {"episode_pk"}:
+        return [("episode", {"episode_pk": main.episode.pk})]
+    if params == {"site_code"}:
+        return [("site", {"site_code": world.sites[site].code})]
+    if params == {"pk"}:
+        target = PK_TARGET.get(pattern.name or "")
+        if target == "episode":
+            return [("episode", {"pk": main.episode.pk})]
+        if target == "import_job":
+            return [("import job", {"pk": world.import_jobs[site].pk})]
+        return f"no PK_TARGET for <pk> of {pattern.name}"
+    return f"cannot fill parameters {sorted(params)}"
+
+
+ENROLLED = "enrolled episode"
+
+
+def _blinding_check(world: World, site: str) -> Callable[[str, Outcome], list[str]]:
+    """While blinded, center staff see no locked category (page, history); coordinators see it."""
+    assessment = world.enrolled[site]
+    words = {assessment.category, assessment.get_category_display()}
+    pattern = re.compile("|".join(rf"\b{re.escape(word)}\b" for word in words), re.IGNORECASE)
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        shown = pattern.search(outcome.body)
+        if role in SITE_STAFF and shown:
+            return [f"blinded category {shown.group(0)!r} shown to center staff"]
+        return []
+
+    return check
+
+
+def _page_list_check(world: World, name: str) -> Callable[[str, Outcome], list[str]] | None:
+    shown = {
+        "clinical:patient-list": lambda site: world.main[site].patient.registry_id,
+        "imports:index": lambda site: world.import_jobs[site].get_absolute_url(),
+    }.get(name)
+    if shown is None:
+        return None
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        wanted = ["A"] if role in SITE_STAFF else list(SITES) if role in REGISTRY_WIDE else []
+        return [f"site {site}'s record missing from the list" for site in wanted if shown(site) not in outcome.body]
+
+    return check
+
+
+#: Query parameters of list pages that name records or sites.
+PAGE_FILTERS = {"clinical:patient-list": ("q", "site")}
+
+
+def _page_filter_cells(world: World, name: str) -> list[Cell]:
+    """A list page searched or filtered with site B's values: site-A staff find nothing of it, and nobody
+    finds a patient by another site's local identifier."""
+    main = world.main["B"]
+    values = {
+        "q": [("registry ID fragment", main.patient.registry_id[4:10]), ("local identifier", "LOCAL-B-MAIN")],
+        "site": [("site", str(world.sites["B"].pk))],
+    }
+    cells = []
+    for parameter in PAGE_FILTERS.get(name, ()):
+        for label, value in values[parameter]:
+
+            def check(role: str, outcome: Outcome, label=label) -> list[str]:
+                found = main.patient.registry_id in outcome.body
+                if found and (role in SITE_STAFF or label == "local identifier"):
+                    return [f"site B's patient found by its {label}"]
+                if not found and role in REGISTRY_WIDE and label != "local identifier":
+                    return [f"site B's patient not found by its {label}"]
+                return []
+
+            url = f"{reverse(name)}?{urlencode({parameter: value})}"
+            cells.append(
+                Cell("page", "GET", f"{name}?{parameter}=", "B", PAGE_GET[name], url=url, target=label, check=check)
+            )
+    return cells
+
+
+def _post_cells(world: World, name: str) -> list[Cell]:
+    """The write cells of one page: a valid body at site A and at site B (or one, for site-less pages)."""
+    table = PAGE_POST[name]
+    cells: list[Cell] = []
+
+    def add(site, url, body, *, target="", phase=CREATE, rank=0):
+        cells.append(Cell("page", "POST", name, site, table, url=url, body=body, target=target, phase=phase, rank=rank))
+
+    for site in SITES:
+        main, code = world.main[site], world.sites[site]
+        if name == "clinical:patient-create":
+            add(site, reverse(name), lambda role, pk=code.pk: {**WEB_PATIENT, "site": str(pk)})
+        elif name == "clinical:initial-course-create":
+            add(site, reverse(name, args=[world.bare[site].registry_id]), lambda role: WEB_INITIAL_COURSE)
+        elif name == "clinical:adverse-event-create":
+            add(site, reverse(name, args=[main.patient.registry_id]), lambda role: WEB_ADVERSE_EVENT)
+        elif name == "clinical:episode-create":
+            add(site, reverse(name, args=[world.course_only[site].registry_id]), lambda role: WEB_EPISODE)
+        elif name == "clinical:response-create":
+            add(site, reverse(name, args=[main.episode.pk]), lambda role: WEB_RESPONSE)
+        elif name == "clinical:follow-up-create":
+            add(site, reverse(name, args=[main.episode.pk]), lambda role: WEB_FOLLOW_UP)
+        elif name == "clinical:record-edit":
+            for slug, model in model_slugs().items():
+                record = main.records[model]
+
+                def body(role, record=record, site=site):
+                    user = world.users[role] if role in REGISTRY_WIDE else world.owners[site]
+                    return web_edit_body(record, user)
+
+                add(site, reverse(name, args=[slug, record.pk]), body, target=slug, phase=CHANGE)
+        elif name == "clinical:record-delete":
+            for slug, model in model_slugs().items():
+                spare = world.disposable[site].records[model]
+                body = lambda role, spare=spare: {  # noqa: E731
+                    "reason": "permission matrix",
+                    "version": str(type(spare).objects.get(pk=spare.pk).version),
+                }
+                add(
+                    site,
+                    reverse(name, args=[slug, spare.pk]),
+                    body,
+                    target=slug,
+                    phase=DELETE,
+                    rank=_delete_rank(model),
+                )
+        elif name == "assessments:episode-enroll":
+            add(site, reverse(name, args=[main.episode.pk]), lambda role: {}, phase=CHANGE)
+        elif name == "imports:upload":
+            add(
+                site,
+                reverse(name),
+                lambda role, pk=code.pk, site=site: {"site": str(pk), "file": upload_file(f"LOCAL-UPLOAD-{site}")},
+            )
+        elif name == "assessments:blinding":
+            if site == "A":
+                # Blinding is on in the world: the unchecked box switches it off.
+                add(NO_SITE, reverse(name), lambda role: {"reason": "permission matrix"}, phase=CHANGE)
+        else:
+            raise AssertionError(f"PAGE_POST has {name} but no body for it")
+    return cells
+
+
+def page_matrix(world: World) -> Matrix:
+    """GET of every page pattern (filled with site A's and site B's records), POST of every write page."""
+    matrix = Matrix()
+    for pattern in page_patterns():
+        name = pattern.name
+        if not name:
+            matrix.unmapped.append(f"page /{pattern.route}: unnamed, cannot be reversed")
+            continue
+        if name not in PAGE_GET:
+            matrix.unmapped.append(f"page {name} (/{pattern.route}): no expectation in PAGE_GET")
+            continue
+        if name not in PAGE_POST and name not in READ_ONLY_PAGES:
+            matrix.unmapped.append(f"page {name}: neither in PAGE_POST nor in READ_ONLY_PAGES")
+        if pattern.params:
+            for site in SITES:
+                filled = fill(pattern, world, site)
+                if isinstance(filled, str):
+                    matrix.unmapped.append(f"page {name} (/{pattern.route}): {filled}")
+                    break
+                for target, kwargs in filled:
+                    try:
+                        url = reverse(name, kwargs=kwargs)
+                    except NoReverseMatch as error:
+                        matrix.unmapped.append(f"page {name}: {error}")
+                        continue
+                    blinded = target == ENROLLED or name == "clinical:patient-detail"
+                    check = _blinding_check(world, site) if blinded else None
+                    matrix.cells.append(
+                        Cell("page", "GET", name, site, PAGE_GET[name], url=url, target=target, check=check)
+                    )
+        else:
+            matrix.cells.append(
+                Cell(
+                    "page", "GET", name, NO_SITE, PAGE_GET[name], url=reverse(name), check=_page_list_check(world, name)
+                )
+            )
+            matrix.cells += _page_filter_cells(world, name)
+        if name in PAGE_POST:
+            matrix.cells += _post_cells(world, name)
+    for path, table in ADMIN_PAGES.items():
+        matrix.cells.append(Cell("admin", "GET", path, NO_SITE, table, url=path))
+    return matrix
+
+
+# --- Running a role's cells -------------------------------------------------------------------------------
+
+
+def forbidden_strings(world: World, role: str, secrets: dict[str, dict[str, set[str]]]) -> dict[str, str]:
+    """string → why it must not appear in any body this role receives."""
+    out: dict[str, str] = {}
+
+    def add(site: str, kinds: tuple[str, ...]) -> None:
+        for kind in kinds:
+            for value in secrets[site][kind]:
+                out[value] = f"site {site} {kind}"
+
+    if role in SITE_STAFF:
+        add("B", ("registry_ids", "identifiers", "job_urls"))
+        out[SITE_B_NAME] = "site B's name"
+    elif role in REGISTRY_WIDE:
+        add("A", ("identifiers",))
+        add("B", ("identifiers",))
+        for payload in world.api_payloads["patients"].values():
+            out[payload["local_identifier"]] = "a local identifier the coordinator sent"
+    else:
+        for site in SITES:
+            add(site, ("registry_ids", "identifiers", "job_urls"))
+    return out
+
+
+def matches(expected: Expected, outcome: Outcome) -> bool:
+    login, admin_login, two_factor = reverse("accounts:login"), "/admin/login/", reverse("accounts:two-factor")
+    if expected == LOGIN:
+        return outcome.status == 302 and outcome.location.startswith(login)
+    if expected == ADMIN_LOGIN:
+        return outcome.status == 302 and outcome.location.startswith(admin_login)
+    if expected == TWO_FACTOR:
+        return outcome.status == 302 and outcome.location.startswith(two_factor)
+    if expected == 302:
+        return outcome.status == 302 and not outcome.location.startswith((login, admin_login, two_factor))
+    return outcome.status == expected
+
+
+def describe(outcome: Outcome) -> str:
+    if outcome.status is None:
+        return f"raised {outcome.error}"
+    where = f" → {outcome.location}" if outcome.location else ""
+    return f"{outcome.status}{where} {outcome.body[:160]!r}"
+
+
+@dataclass
+class Run:
+    cells: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def send(client, cell: Cell, role: str) -> tuple[Outcome, str]:
+    """The outcome, and what the request itself said (an echo of it in an error is no leak)."""
+    url = cell.url() if callable(cell.url) else cell.url
+    headers = cell.headers() if cell.headers else {}
+    method = getattr(client, cell.method.lower())
+    if cell.method in ("GET", "DELETE") and cell.body is None:
+        return perform(lambda: method(url, **headers)), url
+    body = cell.body(role) if cell.body else {}
+    sent = f"{url} {body!r}"
+    if cell.surface == "api":
+        return perform(lambda: method(url, body, format="json", **headers)), sent
+    return perform(lambda: method(url, body, **headers)), sent
+
+
+def run_cells(world: World, role: str, cells: list[Cell], client, forbidden: dict[str, str]) -> Run:
+    run = Run()
+    for cell in sorted(cells, key=lambda c: (c.phase, c.rank)):
+        expected = expected_for(cell.expectation, role, cell.site if cell.site != NO_SITE else "A")
+        outcome, sent = send(client, cell, role)
+        run.cells += 1
+        problems = []
+        if outcome.status is None or outcome.status >= 500:
+            problems.append(f"server error: {describe(outcome)}")
+        elif not matches(expected, outcome):
+            problems.append(f"expected {expected}, got {describe(outcome)}")
+        answered = f"{outcome.body} {outcome.location.split('?')[0]}"  # ?next= only echoes the request
+        leaks = sorted({why for text, why in forbidden.items() if text in answered and text not in sent})
+        if leaks:
+            problems.append(f"body reveals {', '.join(leaks)}")
+        if cell.check and outcome.status is not None:
+            problems += cell.check(role, outcome)
+        run.failures += [f"{role}: {cell}: {problem}" for problem in problems]
+    return run
+
+
+def after_checks(world: World, role: str, before: dict[str, Any]) -> list[str]:
+    """Sites the role may not write are unchanged; identifiers survive a coordinator's writes."""
+    problems = []
+    untouchable = {"anonymous": SITES, "investigator": SITES}.get(role, ("B",) if role in SITE_STAFF else ())
+    for site in untouchable:
+        for difference in state_differences(before[site], site_state(world.sites[site])):
+            problems.append(f"{role}: site {site} changed: {difference}")
+    user = world.users[role]
+    if user is not None and role in SITE_STAFF:
+        entries = AuditEntry.objects.filter(site=world.sites["B"], user=user)
+        for entry in entries:
+            problems.append(f"{role}: audit entry by a site-A user on a site-B record: {entry}")
+    if role in REGISTRY_WIDE:
+        for site in SITES:
+            after = site_state(world.sites[site]).identifiers
+            for pk, identifiers in before[site].identifiers.items():
+                if pk in after and after[pk] != identifiers:
+                    problems.append(f"{role}: patient#{pk} identifiers {identifiers} → {after[pk]}")
+    return problems
+
+
+def report(role: str, surface: str, run: Run) -> None:
+    print(f"\n{surface} matrix, {role}: {run.cells} cells")
+    assert not run.failures, f"{len(run.failures)} wrong cell(s) of {run.cells}:\n" + "\n".join(run.failures)
+
+
+# --- Fixtures and tests -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(
+    site_a, site_b, data_entry_a, site_pi_a, data_entry_b, coordinator, investigator, admin_user, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    users = {
+        "anonymous": None,
+        "data_entry_a": data_entry_a,
+        "site_pi_a": site_pi_a,
+        "coordinator": coordinator,
+        "investigator": investigator,
+        "admin": admin_user,
+    }
+    return build_world(site_a=site_a, site_b=site_b, users=users, owner_b=data_entry_b)
+
+
+def _matrix_run(world: World, role: str, matrix: Matrix, client) -> Run:
+    secrets = {site: secrets_of(world.sites[site]) for site in SITES}
+    before = {site: site_state(world.sites[site]) for site in SITES}
+    run = run_cells(world, role, matrix.cells, client, forbidden_strings(world, role, secrets))
+    run.failures = [f"unmapped: {problem}" for problem in matrix.unmapped] + run.failures
+    run.failures += after_checks(world, role, before)
+    return run
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_api_permission_matrix(world, role):
+    run = _matrix_run(world, role, api_matrix(world), api_client(role, world.users[role]))
+    report(role, "API", run)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_page_permission_matrix(world, role):
+    run = _matrix_run(world, role, page_matrix(world), page_client(world.users[role]))
+    report(role, "page", run)
+
+
+def test_every_schema_operation_and_page_has_an_expectation(world):
+    """A new endpoint or page fails here (and in every role's matrix) until it has a row above."""
+    unmapped = api_matrix(world).unmapped + page_matrix(world).unmapped
+    assert not unmapped, "\n".join(unmapped)
+    assert len(schema_operations()) >= 40
+    templates = {cell.template.split("?")[0] for cell in page_matrix(world).cells if cell.surface == "page"}
+    assert templates == set(PAGE_GET)
+
+
+@pytest.mark.parametrize("role", ["coordinator", "investigator", "admin"])
+def test_registry_wide_roles_reach_nothing_without_a_verified_second_factor(world, role):
+    """A password-only session is sent to two-factor (pages, admin) or refused (API); a token is refused outright.
+    Nothing of any site is shown and nothing changes."""
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    user = world.users[role]
+    assert two_factor_required(user)
+    session = Client()
+    session.force_login(user)
+    api_session = APIClient()
+    api_session.force_login(user)
+    token = APIClient()
+    token.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+
+    unverified_api = {role: 403}
+    token_api = {role: 401}
+    cells_by_client = []
+    for cell in api_matrix(world).cells:
+        cells_by_client.append((api_session, Cell(**{**cell.__dict__, "expectation": unverified_api, "check": None})))
+        cells_by_client.append((token, Cell(**{**cell.__dict__, "expectation": token_api, "check": None})))
+    for cell in page_matrix(world).cells:
+        if cell.url.startswith(("/accounts/", "/healthz")):
+            continue  # the sign-in flow itself stays open
+        cells_by_client.append((session, Cell(**{**cell.__dict__, "expectation": {role: TWO_FACTOR}, "check": None})))
+
+    secrets = {site: secrets_of(world.sites[site]) for site in SITES}
+    nothing = forbidden_strings(world, "anonymous", secrets)  # no record of any site before the second factor
+    before = {site: site_state(world.sites[site]) for site in SITES}
+    run = Run()
+    for client, cell in sorted(cells_by_client, key=lambda pair: (pair[1].phase, pair[1].rank)):
+        sub = run_cells(world, role, [cell], client, nothing)
+        run.cells += sub.cells
+        run.failures += [f"{'token' if client is token else 'password-only'} {f}" for f in sub.failures]
+    for site in SITES:
+        run.failures += [
+            f"site {site} changed: {d}" for d in state_differences(before[site], site_state(world.sites[site]))
+        ]
+    report(role, "second-factor gate", run)
