@@ -19,8 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, IntegerField, Model, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -259,18 +258,16 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     site_id = _int_or_none(request.GET.get("site"))
     if site_id not in {site.pk for site in sites}:
         site_id = None
-    episode_count = (
-        RechallengeEpisode.objects.filter(patient=OuterRef("pk"))
-        .order_by()
-        .values("patient")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    # A correlated subquery rather than Count("episodes"): no GROUP BY, and the paginator's COUNT drops it.
-    patients = patient_list_for_user(user=request.user, search=search, site_id=site_id).annotate(
-        episode_count=Coalesce(Subquery(episode_count, output_field=IntegerField()), 0)
-    )
+    patients = patient_list_for_user(user=request.user, search=search, site_id=site_id)
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Counted for the page's rows only, in one query: a per-row subquery in the page query would also
+    # run for every row skipped by OFFSET, which makes deep pages of a 100,000-patient list crawl.
+    episode_counts = dict(
+        RechallengeEpisode.objects.filter(patient__in=[patient.pk for patient in page.object_list])
+        .order_by()
+        .values_list("patient")
+        .annotate(n=Count("pk"))
+    )
     rows = [
         PatientRow(
             registry_id=patient.registry_id,
@@ -279,7 +276,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             tumour_type=patient.get_tumour_type_display(),
             sex=patient.get_sex_display(),
             year_of_birth=patient.year_of_birth,
-            episodes=patient.episode_count,
+            episodes=episode_counts.get(patient.pk, 0),
             local_identifier=patient.local_identifier if access.can_see_identifiers_of(patient.site_id) else None,
         )
         for patient in page.object_list

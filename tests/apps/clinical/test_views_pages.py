@@ -145,11 +145,12 @@ def test_the_list_pages_by_fifty_and_counts_episodes_without_a_query_per_row(
     RechallengeEpisodeFactory(patient=first, sequence_number=1, start_date=dt.date(2024, 1, 1))
     RechallengeEpisodeFactory(patient=first, sequence_number=2, start_date=dt.date(2024, 9, 1))
     sign_in(client, data_entry_a)
-    with django_assert_max_num_queries(12) as queries:
+    with django_assert_max_num_queries(13) as queries:
         response = client.get(reverse("clinical:patient-list"))
     patient_queries = [q["sql"] for q in queries.captured_queries if "clinical_" in q["sql"]]
-    assert len(patient_queries) == 2  # the paginator's COUNT and the page itself (episodes as a subquery)
-    assert "clinical_rechallengeepisode" not in patient_queries[0]
+    assert len(patient_queries) == 3  # the paginator's COUNT, the page, and the episode counts of its rows
+    assert "clinical_rechallengeepisode" not in patient_queries[0] + patient_queries[1]
+    assert "clinical_rechallengeepisode" in patient_queries[2]
     rows = response.context["rows"]
     assert len(rows) == 50
     assert rows[0].registry_id == first.registry_id and rows[0].episodes == 2
