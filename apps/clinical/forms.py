@@ -20,7 +20,15 @@ from apps.accounts.selectors import access_for_user, writable_sites_for_user
 from registry.crf import HIDDEN_FROM_COORDINATORS
 from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision
 
-from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from .models import (
+    AdverseEvent,
+    FollowUp,
+    InitialCourse,
+    Patient,
+    RechallengeEpisode,
+    ResponseAssessment,
+    crf_fields,
+)
 
 #: Form fields that feed the audit trail and the locking check rather than the record.
 AUDIT_FIELDS = frozenset({"reason", "version"})
@@ -30,12 +38,7 @@ PRECISION_SUFFIX = "_precision"
 
 def entry_fields(model: type[Model], *, skip: tuple[str, ...] = ()) -> list[str]:
     """The model's editable fields in CRF order, with "marked complete" last."""
-    names = [
-        field.name
-        for field in model._meta.concrete_fields
-        if field.editable and not field.primary_key and field.name not in {"is_complete", *skip}
-    ]
-    return [*names, "is_complete"]
+    return [*crf_fields(model, skip=skip), "is_complete"]
 
 
 class RecordForm(forms.ModelForm):

@@ -47,6 +47,15 @@ def _check_second_agent(course, errors: dict[str, str]) -> None:
         errors["second_agent"] = "The second ICI must differ from the first."
 
 
+def crf_fields(model: type[models.Model], *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The fields a person enters for ``model``, in case-report-form order (forms and API share them)."""
+    return tuple(
+        field.name
+        for field in model._meta.concrete_fields
+        if field.editable and not field.primary_key and field.name not in {"is_complete", *skip}
+    )
+
+
 ECOG_CHOICES = [(int(term.code), term.label) for term in v.ECOG]
 GRADE_CHOICES = [(int(term.code), term.label) for term in v.CTCAE_GRADES]
 RESOLVED_GRADE_CHOICES = [(0, "Grade 0 – fully resolved"), *GRADE_CHOICES[:4]]

@@ -22,7 +22,15 @@ from apps.accounts.selectors import access_for_user, writable_sites_for_user
 from apps.core.audit import site_of
 from registry.crf import HIDDEN_FROM_COORDINATORS
 
-from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from .models import (
+    AdverseEvent,
+    FollowUp,
+    InitialCourse,
+    Patient,
+    RechallengeEpisode,
+    ResponseAssessment,
+    crf_fields,
+)
 from .selectors import scoped_queryset
 
 TIMESTAMPS = ("is_complete", "version", "created_at", "updated_at")
@@ -149,21 +157,7 @@ class RecordOutputSerializer(serializers.ModelSerializer):
 
 # --- Patient --------------------------------------------------------------------------------------
 
-PATIENT_FIELDS = (
-    "site",
-    "local_identifier",
-    "sex",
-    "year_of_birth",
-    "date_of_birth",
-    "tumour_type",
-    "histology",
-    "consent_status",
-    "consent_date",
-    "pdl1_tps_percent",
-    "pdl1_cps",
-    "tmb_mut_per_mb",
-    "msi_status",
-)
+PATIENT_FIELDS = crf_fields(Patient)
 
 
 class PatientInputSerializer(RecordInputSerializer):
@@ -187,21 +181,7 @@ class PatientSerializer(RecordOutputSerializer):
 
 # --- Initial ICI course ---------------------------------------------------------------------------
 
-INITIAL_COURSE_FIELDS = (
-    "primary_agent",
-    "second_agent",
-    "regimen_type",
-    "line_of_therapy",
-    "start_date",
-    "start_date_precision",
-    "stop_date",
-    "stop_date_precision",
-    "ecog_at_start",
-    "best_overall_response",
-    "progression_date",
-    "progression_date_precision",
-    "stop_reason",
-)
+INITIAL_COURSE_FIELDS = crf_fields(InitialCourse, skip=("patient",))
 
 
 class InitialCourseInputSerializer(RecordInputSerializer):
@@ -226,25 +206,7 @@ class InitialCourseSerializer(RecordOutputSerializer):
 
 # --- Rechallenge episode --------------------------------------------------------------------------
 
-EPISODE_FIELDS = (
-    "sequence_number",
-    "start_date",
-    "rechallenge_type",
-    "agent_relation",
-    "primary_agent",
-    "second_agent",
-    "regimen_type",
-    "ecog_at_rechallenge",
-    "ldh_u_per_l",
-    "ldh_above_uln",
-    "neutrophil_lymphocyte_ratio",
-    "albumin_g_per_l",
-    "brain_metastases",
-    "liver_metastases",
-    "current_prednisone_mg_per_day",
-    "intervening_therapy",
-    "intervening_therapy_lines",
-)
+EPISODE_FIELDS = crf_fields(RechallengeEpisode, skip=("patient",))
 
 
 class EpisodeInputSerializer(RecordInputSerializer):
@@ -269,23 +231,7 @@ class EpisodeSerializer(RecordOutputSerializer):
 
 # --- Adverse event --------------------------------------------------------------------------------
 
-ADVERSE_EVENT_FIELDS = (
-    "ctcae_version",
-    "ctcae_term",
-    "grade",
-    "onset_date",
-    "onset_date_precision",
-    "resolution_date",
-    "resolution_date_precision",
-    "resolved_to_grade",
-    "management",
-    "peak_prednisone_mg_per_day",
-    "second_line_immunosuppressant",
-    "steroid_refractory",
-    "hospitalised",
-    "led_to_discontinuation",
-    "recurrence_status",
-)
+ADVERSE_EVENT_FIELDS = crf_fields(AdverseEvent, skip=("patient", "episode"))
 
 
 class AdverseEventInputSerializer(RecordInputSerializer):
@@ -330,7 +276,7 @@ class AdverseEventSerializer(RecordOutputSerializer):
 
 # --- Response assessment --------------------------------------------------------------------------
 
-RESPONSE_FIELDS = ("assessment_date", "criteria", "category")
+RESPONSE_FIELDS = crf_fields(ResponseAssessment, skip=("episode",))
 
 
 class ResponseInputSerializer(RecordInputSerializer):
@@ -355,15 +301,7 @@ class ResponseSerializer(RecordOutputSerializer):
 
 # --- Follow-up ------------------------------------------------------------------------------------
 
-FOLLOW_UP_FIELDS = (
-    "follow_up_date",
-    "vital_status",
-    "progression_date",
-    "rechallenge_stopped_date",
-    "rechallenge_stop_reason",
-    "death_date",
-    "last_known_alive_date",
-)
+FOLLOW_UP_FIELDS = crf_fields(FollowUp, skip=("episode",))
 
 
 class FollowUpInputSerializer(RecordInputSerializer):
