@@ -193,13 +193,10 @@ def episode_reassess_if_inputs_changed(*, episode, user, reason: str = "") -> As
         return None
     from .inputs import episode_decision_inputs
 
-    try:
-        current = inputs_snapshot(episode_decision_inputs(episode))
-    except InvalidInput:
+    if inputs_snapshot(episode_decision_inputs(episode)) == latest.inputs:
         return None
-    if current == latest.inputs:
-        return None
-    original = latest.supersedes or latest if latest.is_reassessment else latest
+    # A chain of corrections always points back at the prediction locked at enrollment.
+    original = (latest.supersedes or latest) if latest.is_reassessment else latest
     return assessment_lock(
         episode=episode,
         user=user,
