@@ -25,7 +25,7 @@ def main() -> int:
         print("seed_demo_bench.py needs PostgreSQL (its baseline is COPY); set DATABASE_URL to run it.")
     for command in runs:
         print("$", " ".join(command[1:]), flush=True)
-        if subprocess.call(command) != 0:  # noqa: S603
+        if subprocess.call(command) != 0:
             return 1
     return 0
 
