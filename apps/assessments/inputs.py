@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from apps.clinical.derived import timeline_derived
+from apps.clinical.derived import rechallenge_stop, timeline_derived
 from apps.clinical.models import AdverseEvent, RechallengeEpisode
 from apps.clinical.selectors import patient_timeline
 from registry.decision import DecisionInputs, PriorIraeInput
@@ -54,7 +54,8 @@ def episode_decision_inputs(episode: RechallengeEpisode) -> DecisionInputs:
         preceding_pfs = episode_values[previous.pk].pfs2
         prior = timeline["adverse_events_by_episode"][previous.pk]
         follow_ups = list(previous.follow_ups.all())
-        stopped = min((fu.rechallenge_stopped_date for fu in follow_ups if fu.rechallenge_stopped_date), default=None)
+        stop = rechallenge_stop(previous)
+        stopped = stop.value if stop else None
         progression = min((fu.progression_date for fu in follow_ups if fu.progression_date), default=None)
         stop_reason = next(
             (

@@ -79,7 +79,8 @@ def course_derived(course: InitialCourse, *, episodes: Sequence[RechallengeEpiso
     return CourseDerived(pfs1=pfs1)
 
 
-def _rechallenge_stop(episode: RechallengeEpisode) -> PartialDate | None:
+def rechallenge_stop(episode: RechallengeEpisode) -> PartialDate | None:
+    """When a rechallenge stopped: the earliest stop date any of its follow-ups records."""
     stops = [fu.rechallenge_stopped_date for fu in _follow_ups(episode) if fu.rechallenge_stopped_date]
     return PartialDate(min(stops)) if stops else None
 
@@ -109,7 +110,7 @@ def episode_derived(
         previous_stop = course.stop if course is not None else None
     else:
         preceding = f"rechallenge {previous.sequence_number}"
-        previous_stop = _rechallenge_stop(previous)
+        previous_stop = rechallenge_stop(previous)
     tfi, tfi_imputed = derive.treatment_free_interval_months(
         previous_stop=previous_stop, rechallenge_start=episode.start_date
     )
