@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
@@ -42,3 +43,8 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Site]:
         return site_list_for_user(user=self.request.user).order_by("code")
+
+    def get_object(self) -> Site:
+        if "\x00" in str(self.kwargs.get(self.lookup_field, "")):  # PostgreSQL text cannot hold NUL
+            raise Http404
+        return super().get_object()

@@ -16,11 +16,11 @@ from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status, viewsets
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.core.models import AuditChannel
+from apps.core.parsers import StrictJSONParser
 from apps.core.viewsets import (
     ReachesRecords,
     RecordAutoSchema,
@@ -41,7 +41,7 @@ class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     """List, read, create, change and delete one type of clinical record within the user's sites."""
 
     permission_classes = [IsAuthenticated, ReachesRecords]
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     pagination_class = RecordPagination
     filter_backends = [DjangoFilterBackend]
     schema = RecordAutoSchema()
