@@ -8,6 +8,7 @@ month-precision date is imputed to the 15th of that month, and anything derived 
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -71,3 +72,27 @@ def as_partial(value: PartialDate | dt.date | None) -> PartialDate | None:
 def months_between(start: dt.date, end: dt.date) -> float:
     """Elapsed months from ``start`` to ``end`` (negative if ``end`` is earlier)."""
     return (end - start).days / DAYS_PER_MONTH
+
+
+def add_months(start: dt.date, months: int) -> dt.date:
+    """``start`` moved by whole calendar months, the day clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
+    year, month_index = divmod(start.month - 1 + months, 12)
+    year += start.year
+    last_day = calendar.monthrange(year, month_index + 1)[1]
+    return dt.date(year, month_index + 1, min(start.day, last_day))
+
+
+def calendar_months_between(start: dt.date, end: dt.date) -> float:
+    """Elapsed **calendar** months: whole months by the calendar, plus the fraction of the month under way.
+
+    An interval of exactly N calendar months is exactly ``N.0`` whatever the start day (1 Mar 2025 →
+    1 Mar 2026 is 12.0, where 365 / 30.4375 would give 11.99), so model cut-points stated in months
+    ("≥ 12 months") are met on the anniversary. Negative if ``end`` is earlier.
+    """
+    if end < start:
+        return -calendar_months_between(end, start)
+    whole = (end.year - start.year) * 12 + end.month - start.month
+    if add_months(start, whole) > end:
+        whole -= 1
+    anchor, following = add_months(start, whole), add_months(start, whole + 1)
+    return whole + (end - anchor).days / (following - anchor).days
