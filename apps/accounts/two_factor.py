@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from base64 import b32encode
+
 from django.conf import settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -24,6 +26,12 @@ def totp_device_pending(*, user) -> TOTPDevice:
     if device is None:
         device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
     return device
+
+
+def totp_key_base32(device: TOTPDevice) -> str:
+    """The device key as authenticator apps expect it typed: RFC 4648 base32, in groups of four."""
+    text = b32encode(device.bin_key).decode("ascii").rstrip("=")
+    return " ".join(text[index : index + 4] for index in range(0, len(text), 4))
 
 
 def totp_device_confirmed(*, user) -> TOTPDevice | None:

@@ -44,5 +44,5 @@ def two_factor_view(request: HttpRequest) -> HttpResponse:
         form.add_error("token", "That code is not right, or has expired. Try the current code.")
     context = {"form": form, "setting_up": setting_up, "next": _next_url(request)}
     if setting_up:
-        context |= {"qr_svg": _qr_svg(device.config_url), "secret": device.key}
+        context |= {"qr_svg": _qr_svg(device.config_url), "secret": two_factor.totp_key_base32(device)}
     return render(request, "accounts/two_factor.html", context)

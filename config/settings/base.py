@@ -83,6 +83,7 @@ THIRD_PARTY_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
     "axes",
@@ -206,6 +207,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Structured immune checkpoint inhibitor rechallenge episodes, site-scoped.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package's static files: the docs work offline and under our CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One enum per shared vocabulary instead of one named after the first field that used it.
     "ENUM_NAME_OVERRIDES": {

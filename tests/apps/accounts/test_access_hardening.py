@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from django_otp.oath import totp
+from django_otp.oath import TOTP, totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 
@@ -112,3 +114,36 @@ def test_an_api_token_of_center_staff_is_accepted(data_entry_a):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=data_entry_a).key}")
     assert client.get("/api/v1/patients/").status_code == 200
+
+
+def _code_at(device: TOTPDevice, seconds_from_now: float) -> str:
+    generator = TOTP(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    generator.time = time.time() + seconds_from_now
+    return f"{generator.token():06d}"
+
+
+def test_the_set_up_page_shows_the_key_in_base32_as_authenticator_apps_expect(client, coordinator, password):
+    _login(client, coordinator, password)
+    page = client.get(reverse("accounts:two-factor")).content.decode()
+    device = TOTPDevice.objects.get(user=coordinator, confirmed=False)
+    shown = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1)
+    typed = shown.replace(" ", "")
+    assert base64.b32decode(typed + "=" * (-len(typed) % 8)) == bytes.fromhex(device.key)
+    assert device.key not in page  # the hex form, which apps do not accept, is gone
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(-30, True), (30, True), (-90, False), (90, False)])
+def test_a_code_from_the_adjacent_time_step_is_accepted_and_a_farther_one_refused(
+    client, coordinator, password, offset, accepted
+):
+    device = TOTPDevice.objects.create(user=coordinator, name="phone", confirmed=True)
+    _login(client, coordinator, password)
+    response = client.post(reverse("accounts:two-factor"), {"token": _code_at(device, offset), "next": "/"})
+    assert (response.status_code == 302) is accepted
+
+
+def test_an_administrator_needs_the_second_factor_before_the_admin(client, admin_user, password):
+    _login(client, admin_user, password)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:two-factor"))
