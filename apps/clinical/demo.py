@@ -39,7 +39,8 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Role, Site, User
-from apps.core.models import AuditAction, AuditChannel, AuditEntry
+from apps.core.audit import audit_entries_chain
+from apps.core.models import AuditAction, AuditChainHead, AuditChannel, AuditEntry
 from registry.synthetic import DemoPatient, DemoSite, demo_site_codes, stream_cohort
 
 from .models import (
@@ -239,6 +240,7 @@ _FOLLOW_UP_FIELDS = (
     "last_known_alive_date",
 )
 _AUDIT_COLUMNS = (
+    "timestamp",
     "user_id",
     "channel",
     "action",
@@ -248,7 +250,14 @@ _AUDIT_COLUMNS = (
     "site_id",
     "changes",
     "reason",
+    "chain",
+    "sequence",
+    "previous_hash",
+    "entry_hash",
 )
+
+
+_audit_values = operator.attrgetter(*_AUDIT_COLUMNS)
 
 
 def _values(names: Sequence[str]) -> Callable[[Any], tuple]:
@@ -324,21 +333,23 @@ class _Writer:
             follow_up_rows.extend((episode_id, *follow_up_values(f)) for f in demo_episode.follow_ups)
 
         # One audit entry per patient, as record_create would write, in the same transaction.
+        # Each entry takes its place in its site's hash chain, as audit_write would give it.
         label = Patient._meta.label_lower
-        audit_rows = [
-            (
-                None,
-                AuditChannel.SEED.value,
-                AuditAction.CREATE.value,
-                label,
-                str(patient_id),
-                registry_id,
-                site_id,
-                {"registry_id": [None, registry_id]},
-                reason,
+        entries = [
+            AuditEntry(
+                channel=AuditChannel.SEED.value,
+                action=AuditAction.CREATE.value,
+                model_label=label,
+                object_id=str(patient_id),
+                object_repr=registry_id,
+                site_id=site_id,
+                changes={"registry_id": [None, registry_id]},
+                reason=reason,
             )
             for patient_id, (registry_id, site_id, *_) in zip(patient_ids, patient_rows, strict=True)
         ]
+        heads = audit_entries_chain(entries)
+        audit_rows = [_audit_values(entry) for entry in entries]
         return {
             "patients": len(patient_ids),
             "initial_courses": self.leaves(self.courses, course_rows),
@@ -346,8 +357,13 @@ class _Writer:
             "episodes": len(episode_ids),
             "response_assessments": self.leaves(self.responses, response_rows),
             "follow_ups": self.leaves(self.follow_ups, follow_up_rows),
-            "audit_entries": self.leaves(self.audit, audit_rows),
+            "audit_entries": self._audit_leaves(audit_rows, heads),
         }
+
+    def _audit_leaves(self, rows: list[tuple], heads: list) -> int:
+        written = self.leaves(self.audit, rows)
+        AuditChainHead.objects.bulk_update(heads, ["sequence", "last_hash"])
+        return written
 
 
 def demo_cohort_seed(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
-from .models import AuditAction, AuditChannel, AuditEntry
+from registry.audit_chain import CONTENT_FIELDS, GENESIS_HASH, chain_for_site, entry_hash
+
+from .models import AuditAction, AuditChainHead, AuditChannel, AuditEntry
 
 
 def _plain(value: Any) -> Any:
@@ -59,7 +63,7 @@ def audit_write(
     reason: str = "",
 ) -> AuditEntry:
     """Record one change; call it inside the transaction that made the change."""
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         user=user if getattr(user, "is_authenticated", False) else None,
         channel=channel,
         action=action,
@@ -70,6 +74,56 @@ def audit_write(
         changes=changes,
         reason=reason,
     )
+    (entry,) = audit_entries_append([entry])
+    return entry
+
+
+def hashed_content(entry: AuditEntry) -> dict[str, Any]:
+    """The values an entry's hash covers, exactly as they read back from the database."""
+    values = {name: getattr(entry, name) for name in CONTENT_FIELDS}
+    values["timestamp"] = entry.timestamp.astimezone(dt.UTC).isoformat()
+    values["user_id"] = entry.user_id
+    values["site_id"] = entry.site_id
+    return values
+
+
+def audit_entries_chain(entries: Sequence[AuditEntry]) -> list[AuditChainHead]:
+    """Give unsaved entries, in order, their place and hash in their site's chain; returns the moved heads.
+
+    Each chain's head row is locked (``SELECT … FOR UPDATE``) until the transaction ends, so two
+    writers of one site append one after the other and the chain never forks. The caller inserts the
+    entries (``save``, ``bulk_create`` or ``COPY``) and then saves the returned heads, in the same
+    transaction: :func:`audit_entries_append` does both.
+    """
+    now = timezone.now()
+    heads: dict[str, AuditChainHead] = {}
+    for entry in entries:
+        chain = chain_for_site(entry.site_id)
+        if chain not in heads:
+            AuditChainHead.objects.get_or_create(chain=chain, defaults={"last_hash": GENESIS_HASH})
+            heads[chain] = AuditChainHead.objects.select_for_update().get(chain=chain)
+        head = heads[chain]
+        entry.timestamp = (entry.timestamp or now).astimezone(dt.UTC)
+        entry.chain, entry.sequence, entry.previous_hash = chain, head.sequence + 1, head.last_hash
+        entry.entry_hash = entry_hash(
+            chain=chain, sequence=entry.sequence, previous_hash=entry.previous_hash, content=hashed_content(entry)
+        )
+        head.sequence, head.last_hash = entry.sequence, entry.entry_hash
+    return list(heads.values())
+
+
+def audit_entries_append(entries: Sequence[AuditEntry]) -> list[AuditEntry]:
+    """Chain and insert unsaved entries, in order; call inside the transaction of the change."""
+    if not entries:
+        return []
+    heads = audit_entries_chain(entries)
+    if len(entries) == 1:
+        entries[0].save(force_insert=True)
+        saved = list(entries)
+    else:
+        saved = AuditEntry.objects.bulk_create(entries, batch_size=2000)
+    AuditChainHead.objects.bulk_update(heads, ["sequence", "last_hash"])
+    return saved
 
 
 def audit_history(instance: models.Model) -> models.QuerySet[AuditEntry]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ClinicalRecord(models.Model):
@@ -54,7 +55,8 @@ class AppendOnlyQuerySet(models.QuerySet):
 class AuditEntry(models.Model):
     """One change to clinical data: who, when (UTC), through which channel, per-field old/new values, why."""
 
-    timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set before saving (not auto_now_add) because the entry's hash covers it.
+    timestamp = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -68,12 +70,17 @@ class AuditEntry(models.Model):
     )
     changes = models.JSONField(default=dict, help_text="{field: [old, new]} for every changed field.")
     reason = models.TextField(blank=True)
+    chain = models.CharField(max_length=32, editable=False, help_text="Hash chain: 'site:<id>' or 'global'.")
+    sequence = models.PositiveBigIntegerField(editable=False, help_text="Position in its chain, from 1.")
+    previous_hash = models.CharField(max_length=64, editable=False)
+    entry_hash = models.CharField(max_length=64, editable=False, help_text="SHA-256 over content and previous hash.")
 
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-timestamp", "-id"]
         indexes = [models.Index(fields=["model_label", "object_id"], name="audit_record_idx")]
+        constraints = [models.UniqueConstraint(fields=["chain", "sequence"], name="audit_chain_position_unique")]
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
@@ -86,3 +93,14 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("audit entries cannot be deleted")
+
+
+class AuditChainHead(models.Model):
+    """The newest entry of each audit hash chain; locked while an entry is appended (one writer per chain)."""
+
+    chain = models.CharField(max_length=32, primary_key=True)
+    sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.chain} @ {self.sequence}"
