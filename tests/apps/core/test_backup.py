@@ -61,7 +61,7 @@ def empty_target(tmp_path):
         return
     db = settings.DATABASES["default"]
     name = f"restore_target_{os.getpid()}"
-    admin = dict(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db.get("PASSWORD") or None)
+    admin = {"host": db["HOST"], "port": db["PORT"] or 5432, "user": db["USER"], "password": db.get("PASSWORD") or None}
     with psycopg.connect(dbname="postgres", autocommit=True, **admin) as server:
         server.execute(f'DROP DATABASE IF EXISTS "{name}"')
         server.execute(f'CREATE DATABASE "{name}"')
