@@ -20,4 +20,10 @@ SCHEDULES: tuple[Schedule, ...] = (
         crontab={"minute": "17", "hour": "*/1"},
         description="Hourly: remove expired sign-in sessions.",
     ),
+    Schedule(
+        name="Recover stalled imports",
+        task="imports.recover_stalled_jobs",
+        crontab={"minute": "*"},
+        description="Every minute: start again the imports whose worker died or whose message was lost.",
+    ),
 )

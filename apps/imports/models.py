@@ -42,6 +42,12 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=100, blank=True, editable=False, help_text="host:pid of the worker running the job."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Times a worker started the job (more than 1: a worker died)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

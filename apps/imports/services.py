@@ -21,6 +21,7 @@ import io
 import logging
 from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -31,7 +32,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from apps.accounts.models import Site
@@ -39,6 +40,7 @@ from apps.accounts.selectors import access_for_user
 from apps.clinical.models import Patient
 from apps.clinical.services import record_create
 from apps.core.errors import ApplicationError
+from apps.core.jobs import claimant_is_gone, job_lease, worker_identity
 from apps.core.models import AuditChannel
 from registry import csv_import as spec
 
@@ -59,6 +61,12 @@ MAX_STORED_ERRORS = 5000
 SOFT_TIME_LIMIT = 55 * 60
 TIME_LIMIT = 60 * 60
 STALE_AFTER_SECONDS = TIME_LIMIT + 5 * 60
+#: A job still waiting for a worker after this long had its message lost; recovery enqueues it again.
+PENDING_GRACE_SECONDS = 120
+#: A job is started at most this many times (a worker that keeps dying on it must not loop forever).
+MAX_ATTEMPTS = 3
+#: Name of the job kind for the liveness lock (see ``apps.core.jobs``).
+JOB_KIND = "import"
 
 Status = ImportJob.Status
 
@@ -117,13 +125,62 @@ def _enqueue(job_id: int) -> None:
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
-    """Run a pending job to the end; a job already claimed or finished is left alone (idempotent)."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=Status.PENDING).update(
-        status=Status.VALIDATING, started_at=timezone.now(), processed_rows=0
-    )
-    job = ImportJob.objects.select_related("site", "uploaded_by").filter(pk=job_id).first()
-    if job is None or not claimed:
+    """Run a pending job to the end (idempotent); a finished job, or one a live worker runs, is left alone.
+
+    A job whose worker died mid-way (its transaction rolled back, so nothing of it was written) is
+    claimed again and run from the start, up to ``MAX_ATTEMPTS`` times.
+    """
+    with job_lease(JOB_KIND, job_id) as leased:
+        job = _claim(job_id) if leased else None
+        if job is None:
+            return ImportJob.objects.select_related("site", "uploaded_by").filter(pk=job_id).first()
+        _run_claimed(job)
         return job
+
+
+def _claim(job_id: int) -> ImportJob | None:
+    """Mark the job as this worker's, if it is pending or its previous worker is gone; else None."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().select_related("site", "uploaded_by").filter(pk=job_id).first()
+        if job is None:
+            return None
+        running = job.status in (Status.VALIDATING, Status.IMPORTING)
+        if job.status != Status.PENDING and not (running and claimant_is_gone(JOB_KIND, job.pk, job.claimed_by)):
+            return None
+        if job.attempts >= MAX_ATTEMPTS:
+            job.status, job.finished_at = Status.FAILED, timezone.now()
+            job.message = (
+                f"The import's worker stopped {job.attempts} times before it could finish. Nothing was imported; "
+                "contact the registry team."
+            )
+            job.save(update_fields=["status", "finished_at", "message"])
+            return None
+        job.status, job.started_at, job.processed_rows = Status.VALIDATING, timezone.now(), 0
+        job.attempts += 1
+        job.claimed_by = worker_identity()
+        job.save(update_fields=["status", "started_at", "processed_rows", "attempts", "claimed_by"])
+    if running:
+        log.warning("import job %s taken over after its worker stopped (attempt %s)", job.pk, job.attempts)
+    return job
+
+
+def import_jobs_recover() -> list[int]:
+    """Enqueue again every job whose worker died, or that waited too long for a worker (a lost message)."""
+    waited_since = timezone.now() - timedelta(seconds=PENDING_GRACE_SECONDS)
+    candidates = ImportJob.objects.filter(
+        Q(status=Status.PENDING, created_at__lt=waited_since) | Q(status__in=[Status.VALIDATING, Status.IMPORTING])
+    ).values_list("pk", "status", "claimed_by")
+    recovered = [
+        pk
+        for pk, status, claimed_by in candidates
+        if status == Status.PENDING or claimant_is_gone(JOB_KIND, pk, claimed_by)
+    ]
+    for pk in recovered:
+        _enqueue(pk)
+    return recovered
+
+
+def _run_claimed(job: ImportJob) -> None:
     try:
         _run(job)
     except SoftTimeLimitExceeded:
@@ -133,13 +190,12 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             "split the file into smaller files and upload them one by one.",
         )
     except Exception:
-        log.exception("import job %s stopped by an unexpected error", job_id)
+        log.exception("import job %s stopped by an unexpected error", job.pk)
         _fail(
             job,
             message="An unexpected error stopped the import. Nothing was imported. The error was logged "
             "for the registry team; you can try again or contact them.",
         )
-    return job
 
 
 def import_job_expire_if_stale(*, job: ImportJob) -> ImportJob:

@@ -10,6 +10,8 @@ from . import services
 @shared_task(
     name="imports.run_import_job",
     acks_late=True,
+    # A worker process killed mid-task puts the task back; the job's claim makes a second run harmless.
+    reject_on_worker_lost=True,
     soft_time_limit=services.SOFT_TIME_LIMIT,
     time_limit=services.TIME_LIMIT,
 )
@@ -17,3 +19,9 @@ def run_import_job(job_id: int) -> str | None:
     """Validate and import one job; a job that is already running or finished is not run again."""
     job = services.import_job_run(job_id=job_id)
     return job.status if job is not None else None
+
+
+@shared_task(name="imports.recover_stalled_jobs", acks_late=True)
+def recover_stalled_jobs() -> list[int]:
+    """Every minute: start again the jobs whose worker died or whose message was lost."""
+    return services.import_jobs_recover()
