@@ -17,7 +17,11 @@ PATIENTS = os.environ.get("BENCH_PATIENTS", "5000")
 
 def main() -> int:
     on_postgresql = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
-    runs = [[sys.executable, str(HERE / "patient_list_latency.py"), "--patients", PATIENTS, "--requests", "60"]]
+    runs = [
+        [sys.executable, str(HERE / "patient_list_latency.py"), "--patients", PATIENTS, "--requests", "60"],
+        [sys.executable, str(HERE / "derive_frames_bench.py"), "--patients", PATIENTS, "--repeat", "1"],
+        [sys.executable, str(HERE / "upload_limit_bench.py")],
+    ]
     if on_postgresql:
         seed = [sys.executable, str(HERE / "seed_demo_bench.py"), "--patients", PATIENTS, "--reset", "--check", "20"]
         runs.insert(0, seed)

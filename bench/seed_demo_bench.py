@@ -30,7 +30,8 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from apps.clinical.demo import demo_cohort_seed  # noqa: E402
+from apps.assessments.demo import demo_registry_seed  # noqa: E402
+from apps.assessments.models import Assessment  # noqa: E402
 from apps.clinical.models import (  # noqa: E402
     AdverseEvent,
     FollowUp,
@@ -43,7 +44,16 @@ from apps.core.models import AuditEntry  # noqa: E402
 
 BUDGET_SECONDS = 180.0
 BUDGET_PATIENTS = 100_000
-TABLES = (Patient, InitialCourse, RechallengeEpisode, AdverseEvent, ResponseAssessment, FollowUp, AuditEntry)
+TABLES = (
+    Patient,
+    InitialCourse,
+    RechallengeEpisode,
+    AdverseEvent,
+    ResponseAssessment,
+    FollowUp,
+    AuditEntry,
+    Assessment,
+)
 
 
 def main() -> int:
@@ -78,7 +88,7 @@ def main() -> int:
         f"batch {args.batch_size}, method {args.method}, database {vendor} {_server_version()}"
     )
     started = time.perf_counter()
-    counts = demo_cohort_seed(
+    counts = demo_registry_seed(
         sites=args.sites,
         patients=args.patients,
         seed=args.seed,
@@ -87,7 +97,8 @@ def main() -> int:
         progress=_progress(started),
     )
     elapsed = time.perf_counter() - started
-    rows = sum(value for key, value in counts.items() if key != "sites")
+    # Retrospective assessments are a subset of the assessments, not rows of their own.
+    rows = sum(value for key, value in counts.items() if key not in ("sites", "retrospective_assessments"))
     rates = f"{rows / elapsed:,.0f} rows/s, {args.patients / elapsed:,.0f} patients/s"
     print(f"service: {elapsed:.1f} s for {rows:,} rows — {rates}")
     for key, value in counts.items():

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, BinaryIO
 
 from registry import vocabularies as v
 from registry.dates import DatePrecision, PartialDate
@@ -93,7 +93,7 @@ KIND_FORMATS: dict[Kind, str] = {
     Kind.DECIMAL: "Number; '.' or ',' as the decimal mark, no thousands separator",
     Kind.DATE: "Date YYYY-MM-DD",
     Kind.PARTIAL_DATE: "Date YYYY-MM-DD, or YYYY-MM when only the month is known (stored as the 15th)",
-    Kind.BOOLEAN: "yes / no (also true / false, 1 / 0)",
+    Kind.BOOLEAN: "yes / no / unknown (also true / false, 1 / 0); empty if not recorded",
     Kind.CODE: "One code from the list (case does not matter)",
     Kind.INTEGER_CODE: "One code from the list",
 }
@@ -193,6 +193,14 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
                 "Required when ici1_stop_reason is progression.",
             ),
             ("stop_reason", "stop_reason", _C, v.STOP_REASONS, "Required when ici1_stop_date is given."),
+            (
+                "iraes",
+                "iraes_during_course",
+                _C,
+                v.IRAE_HISTORY,
+                "Were there irAEs during ICI-1? 'no' only when none occurred (then no irae<n>_ columns); "
+                "empty if not checked.",
+            ),
         ),
     ),
     Record.PRIOR_IRAE: (
@@ -247,9 +255,22 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
             ("albumin", "albumin_g_per_l", Kind.DECIMAL, None, ""),
             ("brain_metastases", "brain_metastases", Kind.BOOLEAN, None, ""),
             ("liver_metastases", "liver_metastases", Kind.BOOLEAN, None, ""),
-            ("prednisone", "current_prednisone_mg_per_day", Kind.DECIMAL, None, ""),
+            (
+                "prednisone",
+                "current_prednisone_mg_per_day",
+                Kind.DECIMAL,
+                None,
+                "Empty if not recorded; 0 if no corticosteroid.",
+            ),
             ("intervening_therapy", "intervening_therapy", _C, v.INTERVENING_THERAPIES, ""),
             ("intervening_lines", "intervening_therapy_lines", Kind.INTEGER, None, ""),
+            (
+                "iraes",
+                "iraes_during_rechallenge",
+                _C,
+                v.IRAE_HISTORY,
+                "Were there irAEs during this rechallenge? Empty if not checked.",
+            ),
         ),
     ),
     Record.RESPONSE: (
@@ -359,6 +380,7 @@ _DECIMAL = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = frozenset({"yes", "y", "true", "1"})
 _FALSE = frozenset({"no", "n", "false", "0"})
+_UNKNOWN = frozenset({"unknown", "unk"})
 
 
 class CellValueError(ValueError):
@@ -405,7 +427,9 @@ def parse_cell(column: Column, text: str) -> Any:
                 return True
             if folded in _FALSE:
                 return False
-            raise CellValueError("Answer yes or no (or leave empty if not recorded).")
+            if folded in _UNKNOWN:
+                return None
+            raise CellValueError("Answer yes, no or unknown (or leave empty if not recorded).")
         case Kind.CODE:
             assert column.vocabulary is not None
             return _code(column.vocabulary, text)
@@ -559,6 +583,31 @@ def count_rows(data: bytes) -> int:
     return len(read_table(data, max_rows=10**9).rows)
 
 
+def count_rows_up_to(stream: BinaryIO, *, cap: int) -> int:
+    """Data rows of a binary CSV stream, counting no further than ``cap + 1``; constant memory.
+
+    Used while a file is being uploaded, to decide between importing at once (a few rows) and
+    leaving the file to a worker: a large file is not read past its first ``cap + 1`` rows, so its
+    size costs the request neither time nor memory. Empty rows are not counted; the header is not
+    a data row. The field separator does not matter for where rows end, quoted line breaks included.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        reader = csv.reader(text)
+        count = -1  # the header
+        for cells in reader:
+            if count >= 0 and not any(cell.strip() for cell in cells):
+                continue
+            count += 1
+            if count > cap:
+                break
+        return max(count, 0)
+    except csv.Error:
+        return 0  # unreadable: the worker's full read reports why
+    finally:
+        text.detach()  # leave the caller's stream open
+
+
 @dataclass
 class ParsedFile:
     rows: list[ParsedRow]
@@ -594,6 +643,7 @@ def check_rows(rows: Sequence[ParsedRow]) -> list[CellError]:
     - rows of one patient repeat the same patient, ICI-1 and prior-irAE values;
     - an empty ``episode_sequence`` becomes the row's position among its patient's rows, and one
       patient cannot have the same sequence twice;
+    - ICI-1 answered "no irAEs" has no irAE columns filled;
     - a rechallenge starts after ICI-1 stopped, and after the patient's previous rechallenge;
     - responses and follow-up dates are not before the rechallenge started.
 
@@ -638,11 +688,15 @@ def _precision(row: ParsedRow, column: Column) -> Any:
 
 
 def _check_first_row(row: ParsedRow) -> list[CellError]:
+    errors: list[CellError] = []
     course = row.records[(Record.INITIAL_COURSE, None)]
     stop = COLUMNS_BY_NAME["ici1_stop_date"]
     if "stop_date" not in course and stop.name not in row.error_columns():
-        return [row.error(stop, "ICI-1 has no stop date: a rechallenge needs it (YYYY-MM is fine).")]
-    return []
+        errors.append(row.error(stop, "ICI-1 has no stop date: a rechallenge needs it (YYYY-MM is fine)."))
+    if course.get("iraes_during_course") == "no" and any(record is Record.PRIOR_IRAE for record, _ in row.records):
+        # The model says the same once the course is saved; here the irAEs are in the same row.
+        errors.append(row.error("ici1_iraes", "irAEs of ICI-1 are in this row: the answer cannot be 'no'."))
+    return errors
 
 
 def _check_episode_order(rows: list[ParsedRow], sequence: Column, start: Column) -> list[CellError]:

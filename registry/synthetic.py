@@ -12,6 +12,13 @@ in order without rejection sampling. Outcomes after rechallenge are latent times
 death, censoring at the data cut or loss to follow-up); response assessments and follow-up visits
 are then read off those times, so the records agree with each other by construction.
 
+Outcomes carry prognostic effects (:data:`PROGNOSTIC_EFFECTS`: ECOG, PFS on the preceding course,
+treatment-free interval, prior irAE severity — each hazard ratio with its source, or "assumed"), so a
+validation run on demo data has something to find; the baselines are set so the cohort still sits on
+the published medians (PFS after rechallenge 5.1 vs 2.9 months after a toxicity vs a progression stop).
+The CRF's yes/no/unknown answers, the irAE-history questions and the prednisone dose are mostly
+known, and missing in a realistic few.
+
 Internally dates are ordinal day numbers (``date.toordinal()``); records carry ``datetime.date``.
 """
 
@@ -22,14 +29,14 @@ import datetime as dt
 import functools
 import math
 import random
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import accumulate
 from typing import Generic, TypeVar
 
 from registry import vocabularies as v
-from registry.dates import IMPUTED_DAY_OF_MONTH
+from registry.dates import IMPUTED_DAY_OF_MONTH, add_months
 from registry.identifiers import new_registry_id
 
 #: Fixed data cut, so a seed gives the same cohort whatever day it is generated on.
@@ -75,9 +82,10 @@ class DemoAdverseEvent:
     management: str
     peak_prednisone_mg_per_day: Decimal | None
     second_line_immunosuppressant: str
-    steroid_refractory: bool
-    hospitalised: bool
-    led_to_discontinuation: bool
+    #: Yes / No / Unknown on the CRF: ``None`` is "unknown" (a few, mostly for mild irAEs).
+    steroid_refractory: bool | None
+    hospitalised: bool | None
+    led_to_discontinuation: bool | None
     recurrence_status: str = ""
 
 
@@ -98,6 +106,8 @@ class DemoInitialCourse:
     progression_date: dt.date | None
     progression_date_precision: str
     stop_reason: str
+    #: "yes" whenever ICI-1 irAEs are recorded; otherwise mostly "no", a few "unknown" or "" (not answered).
+    iraes_during_course: str = ""
 
 
 @dataclass(slots=True)
@@ -140,9 +150,12 @@ class DemoEpisode:
     albumin_g_per_l: Decimal | None
     brain_metastases: bool | None
     liver_metastases: bool | None
-    current_prednisone_mg_per_day: Decimal
+    #: Prednisone-equivalent mg/day at the rechallenge start; ``None`` = not recorded (a few episodes).
+    current_prednisone_mg_per_day: Decimal | None
     intervening_therapy: str
     intervening_therapy_lines: int
+    #: "yes" whenever irAEs of this rechallenge are recorded; otherwise "no", a few "unknown" or "".
+    iraes_during_rechallenge: str = ""
     adverse_events: list[DemoAdverseEvent] = field(default_factory=list)
     responses: list[DemoResponse] = field(default_factory=list)
     follow_ups: list[DemoFollowUp] = field(default_factory=list)
@@ -519,10 +532,16 @@ _SYSTEMIC = frozenset({"chemotherapy", "targeted", "other"})
 #   median PFS after rechallenge 5.1 mo after a toxicity stop vs 2.9 mo after progression (Lu & Xie);
 #   ORR 11–46% by stop reason (Xu 2022; Zhao 2021); OS median ≈ 13 mo (Feng 2023);
 #   irAE recurrence 20–60%, ≈ 34% any grade, ≈ 12% high grade, ≈ 70% the same irAE (Zhao; Allouchery).
-_ORR = {"after_progression": 0.15, "after_toxicity": 0.31, "after_planned_stop": 0.37}
-_NON_RESPONDER_PFS_MEDIAN_DAYS = {"after_progression": 80.0, "after_toxicity": 118.0, "after_planned_stop": 150.0}
+# The baseline times below are those of the reference patient (ECOG 0–1, PFS1 ≥ 6 months, TFI ≥ 6 months,
+# no grade ≥ 3 prior irAE); the prognostic effects (PROGNOSTIC_EFFECTS) scale their hazards, and the
+# baselines are set so the cohort as a whole still shows the published medians.
+_ORR = {"after_progression": 0.17, "after_toxicity": 0.31, "after_planned_stop": 0.37}
+_NON_RESPONDER_PFS_MEDIAN_DAYS = {"after_progression": 128.0, "after_toxicity": 198.0, "after_planned_stop": 155.0}
 _RESPONDER_PFS_EXTRA_MEDIAN_DAYS = 270.0
-_POST_PROGRESSION_MEDIAN_DAYS = {"after_progression": 210.0, "after_toxicity": 270.0, "after_planned_stop": 300.0}
+_NON_RESPONDER_PFS_SHAPE = 1.15
+#: Responders cannot progress before their confirmed response (two scans and a fortnight).
+_RESPONDER_PROGRESSION_FREE_DAYS = 2 * 56 + 14
+_POST_PROGRESSION_MEDIAN_DAYS = {"after_progression": 278.0, "after_toxicity": 410.0, "after_planned_stop": 297.0}
 _DEATH_WITHOUT_PROGRESSION_MEDIAN_DAYS = 2200.0
 _IRAE_ON_RECHALLENGE = {
     # (prior irAE in the preceding course?, rechallenge type) -> chance of ≥1 irAE during the rechallenge
@@ -542,6 +561,13 @@ _NEXT_RECHALLENGE_TYPE = {
     "planned_completion": "after_planned_stop",
 }
 _LOST_TO_FOLLOW_UP = 0.04
+# Missing answers on the CRF (item 4 of issue 7: missing stays missing). A course without recorded
+# irAEs is mostly answered "no"; a few forms leave the question blank or answer "unknown".
+_IRAE_HISTORY_WITHOUT_IRAES = _Weighted([("no", 94), ("", 4), ("unknown", 2)])
+_PREDNISONE_NOT_RECORDED = 0.03
+_UNKNOWN_HOSPITALISED = 0.05
+_UNKNOWN_STEROID_REFRACTORY = 0.04
+_UNKNOWN_LED_TO_DISCONTINUATION = 0.03
 _IRECIST_SHARE = 0.15
 # Scans every 8 weeks in the first year, then every 12; visits every 3 months, then every 6.
 _SCAN_INTERVAL_DAYS = 56
@@ -549,6 +575,129 @@ _LATER_SCAN_INTERVAL_DAYS = 84
 _VISIT_INTERVAL_DAYS = 91
 _LATER_VISIT_INTERVAL_DAYS = 182
 _FIRST_YEAR_DAYS = 365
+
+
+# --- prognostic effects --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PrognosticEffect:
+    """A baseline factor of a rechallenge and its hazard ratios on PFS and OS after rechallenge.
+
+    The hazard ratios are those a Cox model stratified by rechallenge type and combination regimen
+    recovers from the generated cohort (``tests/registry/test_synthetic.py`` checks it on 20,000
+    patients). ``source`` says where the value comes from, or that it is assumed.
+    """
+
+    name: str
+    exposed: str
+    reference: str
+    hr_pfs2: float
+    hr_os: float
+    source: str
+
+
+#: The prognostic effects built into the cohort, so a validation run on demo data has something to find.
+PROGNOSTIC_EFFECTS: tuple[PrognosticEffect, ...] = (
+    PrognosticEffect(
+        name="ecog_2_or_more",
+        exposed="ECOG ≥ 2 at rechallenge",
+        reference="ECOG 0–1",
+        hr_pfs2=1.8,
+        hr_os=2.0,
+        source=(
+            "Dall'Olio et al., Lung Cancer 2020;145:95–104 (meta-analysis, 19 real-world ICI cohorts, NSCLC): "
+            "pooled unadjusted HR 2.72 for OS and 2.39 for PFS; in ICI rechallenge, J Clin Med 2020;9(1):102 "
+            "(35 NSCLC patients, multivariable): HR 2.38 for PFS. Set lower than the pooled unadjusted HRs, "
+            "as an adjusted effect; the exact values are our choice."
+        ),
+    ),
+    PrognosticEffect(
+        name="pfs1_under_6_months",
+        exposed="progression within 6 calendar months of the preceding course's start (primary resistance)",
+        reference="no progression within 6 months",
+        hr_pfs2=1.6,
+        hr_os=1.4,
+        source=(
+            "assumed. Direction: the review's PFS1 ≥ 6 months criterion (Lu & Xie 2026) and longer initial ICI "
+            "benefit going with better rechallenge outcomes (Plazy et al., Curr Oncol Rep 2022); no pooled HR."
+        ),
+    ),
+    PrognosticEffect(
+        name="tfi_under_6_months",
+        exposed="treatment-free interval < 6 calendar months",
+        reference="TFI ≥ 6 months",
+        hr_pfs2=1.3,
+        hr_os=1.2,
+        source="assumed. Direction: the review names a long treatment-free interval as a predictor (Lu & Xie 2026).",
+    ),
+    PrognosticEffect(
+        name="prior_irae_grade_3_or_more",
+        exposed="a grade ≥ 3 irAE during the preceding course",
+        reference="prior irAEs of grade ≤ 2 or none",
+        hr_pfs2=1.15,
+        hr_os=1.3,
+        source=(
+            "assumed. Severe irAEs need high-dose or long immunosuppression and leave sequelae; the literature "
+            "is mixed (any irAE goes with better ICI outcomes: meta-analysis, BMC Med 2020, "
+            "doi:10.1186/s12916-020-01549-2), so both values are ours."
+        ),
+    ),
+)
+_EFFECTS = {effect.name: effect for effect in PROGNOSTIC_EFFECTS}
+#: Hazard ratios on survival *after progression*, calibrated (with the HR on progression, which OS
+#: inherits) so that the Cox HR of OS in the cohort is ``hr_os``; death without progression takes ``hr_os``.
+_POST_PROGRESSION_HR = {
+    "ecog_2_or_more": 1.55,
+    "pfs1_under_6_months": 1.13,
+    "tfi_under_6_months": 1.05,
+    "prior_irae_grade_3_or_more": 1.22,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Hazards:
+    """Hazard multipliers of one episode: on progression, on death after progression, on death without it."""
+
+    progression: float = 1.0
+    after_progression: float = 1.0
+    death: float = 1.0
+
+    @classmethod
+    def of(cls, exposures: Collection[str]) -> _Hazards:
+        return cls(
+            progression=math.prod(_EFFECTS[name].hr_pfs2 for name in exposures),
+            after_progression=math.prod(_POST_PROGRESSION_HR[name] for name in exposures),
+            death=math.prod(_EFFECTS[name].hr_os for name in exposures),
+        )
+
+
+def _scale(median: float, shape: float) -> float:
+    return median / _LN2 ** (1 / shape)
+
+
+def proportional_hazards_time(days: float, hazard_ratio: float, survival: Callable[[float], float]) -> float:
+    """The time with survival ``S0(days) ** (1 / hr)`` under ``S0``: the same quantile with hazards × ``hr``.
+
+    Drawing a baseline time and moving it so gives exactly ``S(t) = S0(t) ** hr``, proportional hazards,
+    whatever the shape of ``S0`` (here a mixture of responders and non-responders), without a random draw.
+    """
+    if hazard_ratio == 1.0:
+        return days
+    target = survival(days) ** (1 / hazard_ratio)
+    if target >= 1.0:
+        return days
+    # The baseline is progression-free for a day (S0 = 1 up to day 1), so no time moves below it.
+    low, high = (1.0, days) if hazard_ratio > 1.0 else (days, days * 2)
+    while hazard_ratio < 1.0 and survival(high) > target:
+        low, high = high, high * 2
+    while high - low > 0.25:
+        middle = (low + high) / 2
+        if survival(middle) > target:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 # --- the generator -------------------------------------------------------------------------------
@@ -636,6 +785,9 @@ class _CohortBuilder:
         preceding: _Regimen = (course.primary_agent, course.second_agent, course.regimen_type)
         preceding_iraes = prior_iraes
         sequence, start, prednisone = 1, rechallenge_start, self.prednisone_at_rechallenge(prior_iraes)
+        course_exposures = _course_exposures(
+            course.start_date, course.progression_date, course.stop_date, _date(rechallenge_start)
+        )
         while True:
             episode, next_plan = self.episode(
                 sequence=sequence,
@@ -643,6 +795,7 @@ class _CohortBuilder:
                 rechallenge_type=rechallenge_type,
                 preceding=preceding,
                 preceding_iraes=preceding_iraes,
+                course_exposures=course_exposures,
                 earlier_terms={irae.ctcae_term for irae in all_iraes},
                 prednisone=prednisone,
                 allow_next=sequence == 1 and not contraindicated,
@@ -651,7 +804,7 @@ class _CohortBuilder:
             all_iraes.extend(episode.adverse_events)
             if next_plan is None:
                 break
-            start, rechallenge_type = next_plan
+            start, rechallenge_type, course_exposures = next_plan
             preceding = (episode.primary_agent, episode.second_agent, episode.regimen_type)
             preceding_iraes = episode.adverse_events
             prednisone = self.prednisone_at_rechallenge(preceding_iraes)
@@ -669,7 +822,9 @@ class _CohortBuilder:
         consent_status = "consented" if consent < 0.94 else ("waived" if consent < 0.99 else "withdrawn")
         consent_date = None
         if consent_status != "waived":
-            consent_date = _date(min(self.cut, rechallenge_start + _between(rng, -14, 30)))
+            # Mostly before the rechallenge, a few days after at most: enrollment, which needs consent,
+            # can then lock its prediction within the first fortnight.
+            consent_date = _date(min(self.cut, rechallenge_start + _between(rng, -21, 10)))
         histology = _any(rng, _HISTOLOGY[tumour]) if rng.random() < 0.7 else ""
         tps, cps, tmb, msi = self.biomarkers(tumour)
         return DemoPatient(
@@ -801,6 +956,7 @@ class _CohortBuilder:
             progression_date=_date(progression) if progression is not None else None,
             progression_date_precision=progression_precision,
             stop_reason=stop_reason,
+            iraes_during_course=_irae_history(rng, bool(iraes)),
         )
         return course, [irae.record() for irae in iraes], progression is not None
 
@@ -832,6 +988,8 @@ class _CohortBuilder:
         grade = _safe_grade(term, _GRADE_ORDINARY.pick(rng))
         onset = start + int((stop - start) * rng.random() ** 1.5)
         irae = self.manage(term, grade, onset, contraindicated=False)
+        if rng.random() < _UNKNOWN_LED_TO_DISCONTINUATION:
+            irae.led_to_discontinuation = None
         if irae.resolution is not None:
             irae.resolution = min(irae.resolution, rechallenge_start - 1)
             irae.resolution = max(irae.resolution, onset)
@@ -886,6 +1044,11 @@ class _CohortBuilder:
             irae.resolution = irae.resolved_to = None  # still ongoing at the last contact
         if irae.resolved_to is not None:
             irae.resolved_to = min(irae.resolved_to, grade)
+        # Yes / No / Unknown on the CRF: a few answers are unknown, mostly for milder irAEs.
+        if not irae.hospitalised and grade <= 2 and rng.random() < _UNKNOWN_HOSPITALISED:
+            irae.hospitalised = None
+        if irae.management == "corticosteroids" and rng.random() < _UNKNOWN_STEROID_REFRACTORY:
+            irae.steroid_refractory = None
         return irae
 
     def prednisone_at_rechallenge(self, iraes: Sequence[DemoAdverseEvent]) -> float:
@@ -912,18 +1075,27 @@ class _CohortBuilder:
         rechallenge_type: str,
         preceding: _Regimen,
         preceding_iraes: Sequence[DemoAdverseEvent],
+        course_exposures: tuple[str, ...],
         earlier_terms: set[str],
         prednisone: float,
         allow_next: bool,
-    ) -> tuple[DemoEpisode, tuple[int, str] | None]:
-        """One rechallenge and what happened after it; maybe the plan of a next rechallenge."""
+    ) -> tuple[DemoEpisode, _NextPlan | None]:
+        """One rechallenge and what happened after it; maybe the plan of a next rechallenge.
+
+        ``course_exposures`` are the prognostic effects the preceding course gives (PFS1, TFI).
+        """
         rng = self.rng
         relation, primary, second, regimen = self.strategy(rechallenge_type, preceding)
         ecog = _ECOG_AT_RECHALLENGE[rechallenge_type].pick(rng)
         intervening = _INTERVENING[rechallenge_type].pick(rng)
         lines = (1 if rng.random() < 0.8 else 2) if intervening in _SYSTEMIC else 0
         combination = regimen in v.COMBINATION_REGIMENS
-        latent = self.latent(start, rechallenge_type, ecog=ecog, combination=combination)
+        exposures = list(course_exposures)
+        if ecog >= 2:
+            exposures.append("ecog_2_or_more")
+        if any(irae.grade >= 3 for irae in preceding_iraes):
+            exposures.append("prior_irae_grade_3_or_more")
+        latent = self.latent(start, rechallenge_type, combination=combination, hazards=_Hazards.of(exposures))
 
         # irAEs during the rechallenge (onset times in days from start).
         chance = _IRAE_ON_RECHALLENGE[(bool(preceding_iraes), rechallenge_type)]
@@ -973,7 +1145,7 @@ class _CohortBuilder:
         stop_time, stop_reason = min(reasons)
         stop_at: int | None = stop_time if stop_time <= end else None
 
-        next_plan: tuple[int, str] | None = None
+        next_plan: _NextPlan | None = None
         # Only about one patient in ten is rechallenged a second time.
         eligible = allow_next and stop_at is not None and stop_reason in _NEXT_RECHALLENGE_TYPE
         if eligible and stop_at is not None and rng.random() < _SECOND_RECHALLENGE_CHANCE:
@@ -981,11 +1153,17 @@ class _CohortBuilder:
             if stop_reason == "progression" and confirmation is not None:
                 gap = max(gap, confirmation + 1)
             if gap < end and start + gap <= self.cut - 30:
-                next_plan = (start + gap, _NEXT_RECHALLENGE_TYPE[stop_reason])
                 latent.censor, latent.lost = gap, False
                 end = gap
                 # The first rechallenge is followed only until the second starts.
                 progression_seen, unconfirmed = _progression_status(latent.progression, confirmation, end)
+                next_exposures = _course_exposures(
+                    _date(start),
+                    _date(start + latent.progression) if progression_seen else None,
+                    _date(start + stop_at),
+                    _date(start + gap),
+                )
+                next_plan = (start + gap, _NEXT_RECHALLENGE_TYPE[stop_reason], next_exposures)
         iraes = []
         for onset, term, grade in planned:
             if onset > end:
@@ -1013,9 +1191,10 @@ class _CohortBuilder:
             albumin_g_per_l=None,
             brain_metastases=None,
             liver_metastases=None,
-            current_prednisone_mg_per_day=_one_decimal(prednisone),
+            current_prednisone_mg_per_day=None if rng.random() < _PREDNISONE_NOT_RECORDED else _one_decimal(prednisone),
             intervening_therapy=intervening,
             intervening_therapy_lines=lines,
+            iraes_during_rechallenge=_irae_history(rng, bool(iraes)),
             adverse_events=iraes,
         )
         self.baseline(episode, rechallenge_type)
@@ -1074,18 +1253,38 @@ class _CohortBuilder:
             episode.brain_metastases = rng.random() < 0.12
             episode.liver_metastases = rng.random() < 0.2 * worse
 
-    def latent(self, start: int, rechallenge_type: str, *, ecog: int, combination: bool) -> _Latent:
-        """Latent progression, death and censoring times (days from rechallenge start)."""
+    def latent(self, start: int, rechallenge_type: str, *, combination: bool, hazards: _Hazards) -> _Latent:
+        """Latent progression, death and censoring times (days from rechallenge start).
+
+        Progression: a baseline time from the responder / non-responder mixture, moved to the same
+        quantile under the episode's hazard ratio (exact proportional hazards). Death: progression plus
+        an exponential survival after it, or death without progression, each hazard scaled too.
+        """
         rng = self.rng
-        orr = _ORR[rechallenge_type] * (1.25 if combination else 1.0) * (0.6 if ecog >= 2 else 1.0)
+        orr = _ORR[rechallenge_type] * (1.25 if combination else 1.0)
         responder = rng.random() < orr
-        factor = (0.65 if ecog >= 2 else 1.0) * (1.15 if combination else 1.0)
+        factor = 1.15 if combination else 1.0
+        median = _NON_RESPONDER_PFS_MEDIAN_DAYS[rechallenge_type] * factor
+        non_responder_scale = _scale(median, _NON_RESPONDER_PFS_SHAPE)
+        responder_scale = _scale(_RESPONDER_PFS_EXTRA_MEDIAN_DAYS * factor, 1.0)
         if responder:
-            progression = 2 * _SCAN_INTERVAL_DAYS + 14 + _weibull(rng, _RESPONDER_PFS_EXTRA_MEDIAN_DAYS * factor, 1.0)
+            progression = _RESPONDER_PROGRESSION_FREE_DAYS + rng.expovariate(1.0) * responder_scale
         else:
-            progression = 1 + _weibull(rng, _NON_RESPONDER_PFS_MEDIAN_DAYS[rechallenge_type] * factor, 1.15)
-        after_progression = _weibull(rng, _POST_PROGRESSION_MEDIAN_DAYS[rechallenge_type] * factor, 1.0)
-        death = min(progression + 1 + after_progression, 1 + _weibull(rng, _DEATH_WITHOUT_PROGRESSION_MEDIAN_DAYS, 1.0))
+            progression = 1 + rng.expovariate(1.0) ** (1 / _NON_RESPONDER_PFS_SHAPE) * non_responder_scale
+
+        def survival(days: float) -> float:
+            """The baseline mixture's probability of being progression-free at ``days``."""
+            free = 1.0 if days <= 1 else math.exp(-(((days - 1) / non_responder_scale) ** _NON_RESPONDER_PFS_SHAPE))
+            if days > _RESPONDER_PROGRESSION_FREE_DAYS:
+                return (1 - orr) * free + orr * math.exp(-(days - _RESPONDER_PROGRESSION_FREE_DAYS) / responder_scale)
+            return (1 - orr) * free + orr
+
+        progression = proportional_hazards_time(progression, hazards.progression, survival)
+        after_progression = _weibull(
+            rng, _POST_PROGRESSION_MEDIAN_DAYS[rechallenge_type] * factor / hazards.after_progression, 1.0
+        )
+        without_progression = _weibull(rng, _DEATH_WITHOUT_PROGRESSION_MEDIAN_DAYS / hazards.death, 1.0)
+        death = min(progression + 1 + after_progression, 1 + without_progression)
         censor = self.cut - start
         lost = rng.random() < _LOST_TO_FOLLOW_UP
         if lost:
@@ -1201,9 +1400,9 @@ class _Irae:
     management: str = "none"
     peak_prednisone: Decimal | None = None
     second_line: str = ""
-    steroid_refractory: bool = False
-    hospitalised: bool = False
-    led_to_discontinuation: bool = False
+    steroid_refractory: bool | None = False
+    hospitalised: bool | None = False
+    led_to_discontinuation: bool | None = False
     recurrence: str = ""
     onset_precision: str = "day"
     resolution_precision: str = "day"
@@ -1242,6 +1441,27 @@ class _Irae:
             led_to_discontinuation=self.led_to_discontinuation,
             recurrence_status=self.recurrence,
         )
+
+
+#: A next rechallenge: its start (ordinal), its type, and the prognostic effects its preceding course gives.
+_NextPlan = tuple[int, str, tuple[str, ...]]
+
+
+def _course_exposures(
+    start: dt.date, progression: dt.date | None, stop: dt.date | None, rechallenge_start: dt.date
+) -> tuple[str, ...]:
+    """The prognostic effects a preceding course gives its rechallenge: PFS1 and TFI under 6 calendar months."""
+    exposures = []
+    if progression is not None and progression < add_months(start, 6):
+        exposures.append("pfs1_under_6_months")
+    if stop is not None and rechallenge_start < add_months(stop, 6):
+        exposures.append("tfi_under_6_months")
+    return tuple(exposures)
+
+
+def _irae_history(rng: random.Random, recorded: bool) -> str:
+    """The CRF's "irAEs during this course?": "yes" when irAEs are recorded, never "no" with irAEs."""
+    return "yes" if recorded else _IRAE_HISTORY_WITHOUT_IRAES.pick(rng)
 
 
 def _safe_grade(term: str, grade: int) -> int:

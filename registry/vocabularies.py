@@ -152,6 +152,7 @@ ORGAN_CATEGORIES = _simple(
     ("neurological", "Neurological"),
     ("ocular", "Ocular"),
     ("pancreatic", "Pancreatic"),
+    ("haematological", "Haematological"),
     ("other", "Other"),
 )
 
@@ -195,6 +196,23 @@ CTCAE_TERMS: Vocabulary[CtcaeTerm] = Vocabulary(
         _ae("encephalitis", "Encephalitis", "10014581", "neurological", verified=False),
         _ae("uveitis", "Uveitis", "10046851", "ocular", verified=False),
         _ae("pancreatitis", "Pancreatitis", "10033645", "pancreatic", verified=False),
+        # Added for decision model 1.1 (guideline contraindications). Verified codes were checked against
+        # a CTCAE data dictionary (terms and MedDRA codes unchanged from v4.03 to v5.0); nephritis and
+        # DRESS are not CTCAE v5.0 terms, so their MedDRA codes still need the official release.
+        _ae("nephritis", "Nephritis (immune-mediated)", "10029117", "renal", verified=False),
+        _ae("myelitis", "Myelitis (incl. transverse myelitis)", "10028524", "neurological"),
+        _ae("stevens_johnson_syndrome", "Stevens-Johnson syndrome", "10042033", "skin"),
+        _ae("toxic_epidermal_necrolysis", "Toxic epidermal necrolysis", "10044223", "skin"),
+        _ae(
+            "dress", "Drug reaction with eosinophilia and systemic symptoms (DRESS)", "10073508", "skin", verified=False
+        ),
+        _ae("hemolysis", "Hemolysis (immune hemolytic anemia)", "10019491", "haematological"),
+        _ae(
+            "immune_thrombocytopenia",
+            "Immune thrombocytopenia (CTCAE: platelet count decreased)",
+            "10035528",
+            "haematological",
+        ),
     ),
 )
 
@@ -483,3 +501,17 @@ ALL_VOCABULARIES: tuple[Vocabulary, ...] = (
 def response_categories(criteria: str) -> Vocabulary[Term]:
     """The response categories valid under ``criteria`` (``recist_1_1`` or ``irecist``)."""
     return {"recist_1_1": RECIST_CATEGORIES, "irecist": IRECIST_CATEGORIES}[RESPONSE_CRITERIA.get(criteria).code]
+
+
+# --- Answers of the case report form ---------------------------------------------------------------
+
+#: "Were there irAEs during this course?" An empty answer means the question was not answered, which
+#: is not "no": the decision model reads an unanswered irAE history as not recorded.
+IRAE_HISTORY = _simple(
+    "irAEs during the course",
+    REGISTRY_CRF,
+    CRF_VERSION,
+    ("yes", "Yes"),
+    ("no", "No irAEs during this course"),
+    ("unknown", "Unknown"),
+)

@@ -29,7 +29,7 @@ from rest_framework.test import APIClient
 from apps.accounts.models import Site
 from apps.accounts.two_factor import two_factor_required
 from apps.assessments.models import Assessment
-from apps.assessments.services import blinding_set, episode_enroll
+from apps.assessments.services import blinding_set, enrollment_preview, episode_enroll
 from apps.clinical import api_urls as clinical_api_urls
 from apps.clinical.forms import FORM_FOR_MODEL, PatientForm
 from apps.clinical.models import (
@@ -326,6 +326,9 @@ WEB_ADVERSE_EVENT = {
     "resolved_to_grade": "1",
     "management": "corticosteroids",
     "peak_prednisone_mg_per_day": "60",
+    "steroid_refractory": "no",
+    "hospitalised": "yes",
+    "led_to_discontinuation": "unknown",
 }
 WEB_EPISODE = {
     "sequence_number": "1",
@@ -388,6 +391,11 @@ def web_edit_body(record: Model, user) -> dict[str, str]:
     data["version"] = str(fresh.version)
     data["reason"] = "permission matrix"
     return data
+
+
+def confirmation(episode: RechallengeEpisode) -> dict[str, str]:
+    """The enrollment page's confirmation: the fingerprint of the inputs it shows for the episode now."""
+    return {"inputs_digest": enrollment_preview(episode=RechallengeEpisode.objects.get(pk=episode.pk)).digest}
 
 
 def upload_file(local_identifier: str) -> SimpleUploadedFile:

@@ -62,6 +62,7 @@ from tests.permission_matrix_support import (
     api_client,
     api_put_body,
     build_world,
+    confirmation,
     if_match_current,
     model_slugs,
     page_client,
@@ -133,7 +134,13 @@ OTHER_API = {
     ("GET", "/api/v1/sites/{code}/"): expect(401, (200, 404), 200, 404),
     ("GET", "/api/v1/decision-models/"): expect(401, 200, 200, 200),
     ("POST", "/api/v1/decision-models/evaluate/"): expect(401, 200, 200, 200),
+    # Enrolling the main episode (it has a response and a follow-up: locked as retrospective).
+    ("POST", "/api/v1/episodes/{id}/enroll/"): expect(401, (201, 404), 201, 404),
+    ("GET", "/api/v1/assessments/"): expect(401, 200, 200, 403),
+    ("GET", "/api/v1/assessments/{id}/"): expect(401, (200, 404), 200, 404),
 }
+#: Enrolling the episode the world enrolled already.
+ENROLL_AGAIN = expect(401, (409, 404), 409, 404)
 
 RECORD_PAGE = expect(LOGIN, (200, 404), 200, 403)
 RECORD_WRITE = expect(LOGIN, (302, 404), 302, 403)
@@ -158,7 +165,7 @@ PAGE_GET: dict[str, dict[str, PerSite]] = {
     "clinical:adverse-event-create": RECORD_PAGE,
     "clinical:episode-create": RECORD_PAGE,
     "assessments:calculator": expect(LOGIN, 200, 200, 200),
-    "assessments:episode-enroll": expect(LOGIN, 405, 405, 405),  # POST only
+    "assessments:episode-enroll": expect(LOGIN, (200, 404), 200, 404),  # the confirmation page
     "assessments:blinding": expect(LOGIN, 403, 200, 403),
     "imports:index": expect(LOGIN, 200, 200, 403),
     "imports:template": expect(LOGIN, (200, 404), 200, 403),
@@ -470,8 +477,106 @@ def _move_cells(world: World, route: RecordRoute, method: str, template: str) ->
     ]
 
 
+#: What blinding hides from center staff in an assessment.
+BLINDED_FIELDS = frozenset({"category", "score", "factors"})
+
+
+def _assessment_check(world: World, *, listed: bool) -> Callable[[str, Outcome], list[str]]:
+    """Blinding is on: center staff get assessments without category, score and factors, coordinators with
+    them; a list holds the own site's assessments only (every site's for registry-wide roles)."""
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status not in (200, 201) or not isinstance(outcome.json, dict):
+            return []
+        rows = outcome.json.get("results") if listed else [outcome.json]
+        if not isinstance(rows, list):
+            return ["a list answered without results"]
+        problems = []
+        for row in rows:
+            shown = BLINDED_FIELDS & set(row)
+            if role in SITE_STAFF and (shown or row.get("blinded") is not True):
+                problems.append(f"assessment #{row.get('id')} unblinded for center staff: {sorted(shown)}")
+            if role in REGISTRY_WIDE and (shown != BLINDED_FIELDS or row.get("blinded") is not False):
+                problems.append(f"assessment #{row.get('id')} without its category for a registry-wide role")
+        if listed:
+            seen = {row.get("id") for row in rows}
+            wanted = {"A"} if role in SITE_STAFF else set(SITES) if role in REGISTRY_WIDE else set()
+            problems += [
+                f"site {s}'s assessment missing from the list" for s in wanted if world.enrolled[s].pk not in seen
+            ]
+            if role in SITE_STAFF:
+                foreign = [row.get("id") for row in rows if row.get("site") != world.sites["A"].code]
+                if foreign:
+                    problems.append(f"foreign assessments listed: {foreign}")
+        return problems
+
+    return check
+
+
 def _other_api_cells(world: World, method: str, template: str) -> list[Cell]:
     table = OTHER_API[(method, template)]
+    if template == "/api/v1/episodes/{id}/enroll/":
+        cells = []
+        for site in SITES:
+            base = {"surface": "api", "method": method, "template": template, "site": site}
+            check = _assessment_check(world, listed=False)
+            # After every change and deletion, so the other cells find the main episode as the world made it.
+            after_all = {"phase": DELETE, "rank": len(DELETE_ORDER) + 1}
+            cells.append(
+                Cell(
+                    **base,
+                    expectation=table,
+                    url=f"/api/v1/episodes/{world.main[site].episode.pk}/enroll/",
+                    check=check,
+                    **after_all,
+                )
+            )
+            cells.append(
+                Cell(
+                    **base,
+                    expectation=ENROLL_AGAIN,
+                    url=f"/api/v1/episodes/{world.enrolled[site].episode_id}/enroll/",
+                    target=ENROLLED,
+                    **after_all,
+                )
+            )
+        return cells
+    if template == "/api/v1/assessments/":
+        cells = [
+            Cell("api", method, template, NO_SITE, table, url=template, check=_assessment_check(world, listed=True))
+        ]
+        b = world.enrolled["B"]
+        for name, label, value in (
+            ("episode", "episode id", str(b.episode_id)),
+            ("patient", "registry ID", b.episode.patient.registry_id),
+            ("site", "site code", world.sites["B"].code),
+        ):
+            cells.append(
+                Cell(
+                    "api",
+                    method,
+                    f"{template}?{name}=",
+                    "B",
+                    table,
+                    url=f"{template}?{urlencode({name: value})}",
+                    target=label,
+                    check=_api_filter_check(label),
+                )
+            )
+        return cells
+    if template == "/api/v1/assessments/{id}/":
+        return [
+            Cell(
+                "api",
+                method,
+                template,
+                site,
+                table,
+                url=f"/api/v1/assessments/{world.enrolled[site].pk}/",
+                check=_assessment_check(world, listed=False),
+            )
+            for site in SITES
+        ]
     if template == "/api/v1/sites/":
         return [Cell("api", method, template, NO_SITE, table, url=template, check=_sites_list_check(world))]
     if template == "/api/v1/sites/{code}/":
@@ -662,7 +767,8 @@ def _post_cells(world: World, name: str) -> list[Cell]:
                     rank=_delete_rank(model),
                 )
         elif name == "assessments:episode-enroll":
-            add(site, reverse(name, args=[main.episode.pk]), lambda role: {}, phase=CHANGE)
+            # The confirmation as the page sends it: the fingerprint of the inputs it showed.
+            add(site, reverse(name, args=[main.episode.pk]), lambda role, e=main.episode: confirmation(e), phase=CHANGE)
         elif name == "imports:upload":
             add(
                 site,

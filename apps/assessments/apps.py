@@ -7,3 +7,6 @@ class AssessmentsConfig(AppConfig):
     name = "apps.assessments"
     label = "assessments"
     verbose_name = "Decision-model assessments"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

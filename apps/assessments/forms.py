@@ -10,6 +10,17 @@ from registry.decision import available_versions
 from .services import active_model_version
 
 YES_NO_UNKNOWN = [("", "Unknown"), ("yes", "Yes"), ("no", "No")]
+PFS1_EVENT_CHOICES = [
+    ("", "Not recorded"),
+    ("yes", "Yes: it ended in progression"),
+    ("no", "No: censored (no progression observed)"),
+]
+
+
+def _yes_no(value: str) -> bool:
+    return value == "yes"
+
+
 PRIOR_IRAE_STATUS = [
     ("none", "No prior irAE"),
     ("listed", "Prior irAEs as listed below"),
@@ -17,7 +28,7 @@ PRIOR_IRAE_STATUS = [
 ]
 GRADE_CHOICES = [("", "—"), *[(term.code, term.label) for term in v.CTCAE_GRADES]]
 RESOLVED_CHOICES = [
-    ("", "Not resolved / unknown"),
+    ("", "Not recorded"),
     ("0", "Grade 0"),
     ("1", "Grade 1"),
     ("2", "Grade 2"),
@@ -36,7 +47,15 @@ class CalculatorForm(forms.Form):
         max_digits=6,
         decimal_places=2,
         required=False,
-        help_text="From the start of the preceding course to progression (or censoring).",
+        help_text="From the start of the preceding course to progression (or censoring), in calendar months.",
+    )
+    pfs1_event = forms.TypedChoiceField(
+        label="Did that PFS end in progression?",
+        choices=PFS1_EVENT_CHOICES,
+        coerce=_yes_no,
+        empty_value=None,
+        required=False,
+        help_text="Model 1.1 reads a censored PFS as a lower bound (at least this long); model 1.0 ignores it.",
     )
     tfi_months = forms.DecimalField(
         label="Treatment-free interval (months)",
@@ -49,7 +68,7 @@ class CalculatorForm(forms.Form):
     progressed_on_ici1 = forms.TypedChoiceField(
         label="Progressed while on the preceding course?",
         choices=YES_NO_UNKNOWN,
-        coerce=lambda value: value == "yes",
+        coerce=_yes_no,
         empty_value=None,
         required=False,
     )
@@ -67,7 +86,7 @@ class CalculatorForm(forms.Form):
         max_digits=6,
         decimal_places=1,
         required=False,
-        help_text="0 or empty if no corticosteroids now.",
+        help_text="0 if no corticosteroids now; empty if not recorded (model 1.1 does not read empty as 0).",
     )
     stop_reason = forms.ChoiceField(
         label="Why the preceding course stopped", choices=[("", "Unknown"), *v.STOP_REASONS.choices()], required=False
@@ -92,7 +111,14 @@ class PriorIraeForm(forms.Form):
     resolved_to_grade = forms.TypedChoiceField(
         label="Resolved to grade", choices=RESOLVED_CHOICES, coerce=int, empty_value=None, required=False
     )
-    steroid_refractory = forms.BooleanField(label="Steroid-refractory", required=False)
+    steroid_refractory = forms.TypedChoiceField(
+        label="Steroid-refractory",
+        choices=YES_NO_UNKNOWN,
+        coerce=_yes_no,
+        empty_value=None,
+        required=False,
+        help_text="Unknown leaves a grade ≥ 3 irAE missing under model 1.1.",
+    )
     controlled_on_replacement = forms.BooleanField(label="Controlled on hormone replacement", required=False)
 
     def clean(self) -> dict:

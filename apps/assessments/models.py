@@ -24,6 +24,12 @@ class Assessment(models.Model):
     episode = models.ForeignKey("clinical.RechallengeEpisode", on_delete=models.PROTECT, related_name="assessments")
     model_version = models.CharField(max_length=20)
     model_hash = models.CharField(max_length=64, help_text="SHA-256 of the model specification.")
+    code_version = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Project version and git commit of the code that evaluated the model; "
+        "empty for assessments made before code versions were recorded.",
+    )
     inputs = models.JSONField(help_text="Snapshot of the inputs the model was given.")
     factors = models.JSONField(help_text="Per-factor level, reason and points.")
     category = models.CharField(max_length=20, choices=Category.choices)

@@ -7,28 +7,37 @@ validation can always use the prediction made before any outcome existed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.selectors import access_for_user
 from apps.core.audit import audit_write
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditAction, AuditChannel
+from config.version import code_version
+from registry import vocabularies as v
 from registry.decision import (
     DecisionInputs,
     DecisionResult,
     InvalidInput,
+    ModelSpec,
     PriorIraeInput,
     available_versions,
     evaluate,
     get_spec,
 )
+from registry.decision.inputs import inputs_snapshot as registry_inputs_snapshot
 
 from .models import Assessment, BlindingSetting
+from .selectors import episode_outcome_data
 
 
 def active_model_version() -> str:
@@ -59,6 +68,7 @@ def decision_inputs_from_payload(data: Mapping[str, Any]) -> DecisionInputs:
     prior = data.get("prior_iraes")
     return DecisionInputs(
         pfs1_months=_float(data.get("pfs1_months")),
+        pfs1_event=data.get("pfs1_event"),
         tfi_months=_float(data.get("tfi_months")),
         progressed_on_ici1=data.get("progressed_on_ici1"),
         ecog=data.get("ecog"),
@@ -69,7 +79,8 @@ def decision_inputs_from_payload(data: Mapping[str, Any]) -> DecisionInputs:
                 ctcae_term=item["ctcae_term"],
                 grade=item["grade"],
                 resolved_to_grade=item.get("resolved_to_grade"),
-                steroid_refractory=bool(item.get("steroid_refractory", False)),
+                # Left out means "no" (as before); an explicit null is "unknown".
+                steroid_refractory=item.get("steroid_refractory", False),
                 controlled_on_replacement=bool(item.get("controlled_on_replacement", False)),
             )
             for item in prior
@@ -84,29 +95,12 @@ def _float(value: Any) -> float | None:
     return None if value is None or value == "" else float(value)
 
 
-def inputs_snapshot(inputs: DecisionInputs) -> dict[str, Any]:
-    """The inputs as JSON, in the API's field names, for the locked record."""
-    return {
-        "pfs1_months": inputs.pfs1_months,
-        "tfi_months": inputs.tfi_months,
-        "progressed_on_ici1": inputs.progressed_on_ici1,
-        "ecog": inputs.ecog,
-        "prior_iraes": None
-        if inputs.prior_iraes is None
-        else [
-            {
-                "ctcae_term": irae.ctcae_term,
-                "grade": irae.grade,
-                "resolved_to_grade": irae.resolved_to_grade,
-                "steroid_refractory": irae.steroid_refractory,
-                "controlled_on_replacement": irae.controlled_on_replacement,
-            }
-            for irae in inputs.prior_iraes
-        ],
-        "current_prednisone_mg_per_day": inputs.current_prednisone_mg_per_day,
-        "stop_reason": inputs.stop_reason,
-        "strategy": inputs.strategy,
-    }
+def inputs_snapshot(inputs: DecisionInputs, spec: ModelSpec | None = None) -> dict[str, Any]:
+    """The inputs as JSON, in the API's field names, for the locked record of ``spec`` (default: active).
+
+    A 1.0 snapshot keeps exactly the keys 1.0 assessments were locked with (no ``pfs1_event``).
+    """
+    return registry_inputs_snapshot(inputs, spec or get_spec(active_model_version()))
 
 
 def _result_factors(result: DecisionResult) -> list[dict[str, Any]]:
@@ -126,12 +120,11 @@ def assessment_lock(
     supersedes: Assessment | None = None,
     reason: str = "",
 ) -> Assessment:
-    """Evaluate the model on the episode's recorded data and store the immutable result."""
+    """Evaluate the model on the episode's recorded data, read as ``version`` reads them, and store it."""
     from .inputs import episode_decision_inputs
 
-    inputs = episode_decision_inputs(episode)
-    version = version or active_model_version()
-    spec = get_spec(version)
+    spec = get_spec(version or active_model_version())
+    inputs = episode_decision_inputs(episode, spec)
     try:
         result = evaluate(inputs, spec)
     except InvalidInput as error:
@@ -143,7 +136,8 @@ def assessment_lock(
         episode=episode,
         model_version=spec.version,
         model_hash=spec.hash,
-        inputs=inputs_snapshot(inputs),
+        code_version=code_version(),
+        inputs=inputs_snapshot(inputs, spec),
         factors=_result_factors(result),
         category=result.category,
         score=result.score,
@@ -155,20 +149,161 @@ def assessment_lock(
     )
 
 
+# --- enrollment ----------------------------------------------------------------------------------
+
+#: How the confirmation page names each input (the keys of ``inputs_snapshot``).
+INPUT_LABELS = {
+    "pfs1_months": "PFS on the preceding ICI course (months)",
+    "pfs1_event": "Progression observed on the preceding course",
+    "tfi_months": "Treatment-free interval (months)",
+    "progressed_on_ici1": "Progressed while on the preceding course",
+    "ecog": "ECOG performance status at rechallenge",
+    "prior_iraes": "irAEs during the preceding course",
+    "current_prednisone_mg_per_day": "Current prednisone-equivalent dose (mg/day)",
+    "stop_reason": "Why the preceding course stopped",
+    "strategy": "Planned rechallenge regimen",
+}
+
+
+@dataclass(frozen=True)
+class InputRow:
+    """One input the model will be given, as the confirmation page shows it."""
+
+    name: str
+    label: str
+    value: str
+    missing: bool
+
+
+@dataclass(frozen=True)
+class EnrollmentPreview:
+    """What enrolling the episode now would lock, shown to the user before anything is stored."""
+
+    model_version: str
+    inputs: dict[str, Any]
+    rows: tuple[InputRow, ...]
+    outcome_data: tuple[str, ...]
+    site_code: str
+    site_active: bool
+    already_enrolled: bool
+
+    @property
+    def is_retrospective(self) -> bool:
+        return bool(self.outcome_data)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(row.label for row in self.rows if row.missing)
+
+    @property
+    def digest(self) -> str:
+        """Fingerprint of what the user confirms: model version, inputs and the retrospective flag."""
+        return _enrollment_digest(self.model_version, self.inputs, self.is_retrospective)
+
+
+def _enrollment_digest(version: str, inputs: Mapping[str, Any], is_retrospective: bool) -> str:
+    text = json.dumps([version, inputs, is_retrospective], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _vocabulary_label(vocabulary, code: str) -> str:
+    return vocabulary.label(code) if code in vocabulary else code
+
+
+def _prior_irae_text(irae: Mapping[str, Any]) -> str:
+    text = f"{_vocabulary_label(v.CTCAE_TERMS, irae['ctcae_term'])}, grade {irae['grade']}"
+    resolved = irae.get("resolved_to_grade")
+    text += ", not resolved / unknown" if resolved is None else f", resolved to grade {resolved}"
+    refractory = irae.get("steroid_refractory")
+    if refractory is None:
+        text += ", steroid-refractory: unknown"
+    elif refractory:
+        text += ", steroid-refractory"
+    if irae.get("controlled_on_replacement"):
+        text += ", controlled on hormone replacement"
+    return text
+
+
+def _input_value(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if name == "prior_iraes":
+        return "; ".join(_prior_irae_text(irae) for irae in value) if value else "None"
+    if name == "stop_reason":
+        return _vocabulary_label(v.STOP_REASONS, value)
+    if name == "strategy":
+        return _vocabulary_label(v.REGIMEN_TYPES, value)
+    if name == "ecog":
+        return f"ECOG {value}"
+    return str(value)
+
+
+def enrollment_preview(*, episode) -> EnrollmentPreview:
+    """The inputs enrolling ``episode`` now would lock (with labels, missing ones marked) and whether
+    the lock would be retrospective because outcome data are already recorded."""
+    from .inputs import episode_decision_inputs
+
+    spec = get_spec(active_model_version())
+    snapshot = inputs_snapshot(episode_decision_inputs(episode, spec), spec)
+    rows = tuple(
+        InputRow(
+            name=name,
+            label=INPUT_LABELS.get(name, name.replace("_", " ").capitalize()),
+            value="Not recorded" if value is None else _input_value(name, value),
+            missing=value is None,
+        )
+        for name, value in snapshot.items()
+    )
+    site = episode.patient.site
+    return EnrollmentPreview(
+        model_version=spec.version,
+        inputs=snapshot,
+        rows=rows,
+        outcome_data=episode_outcome_data(episode=episode),
+        site_code=site.code,
+        site_active=site.active,
+        already_enrolled=episode.enrolled_at is not None,
+    )
+
+
+def site_closed_message(code: str) -> str:
+    return f"Site {code} is closed to new data."
+
+
 @transaction.atomic
-def episode_enroll(*, episode, user, channel: AuditChannel | str = AuditChannel.WEB) -> Assessment:
-    """Enroll an episode: stamp ``enrolled_at`` and lock the active model's assessment (once)."""
+def episode_enroll(
+    *, episode, user, channel: AuditChannel | str = AuditChannel.WEB, confirmed_digest: str | None = None
+) -> Assessment:
+    """Enroll an episode: stamp ``enrolled_at`` and lock the active model's assessment (once).
+
+    If outcome data are already recorded the lock is stored as retrospective, so validation never
+    mistakes it for a prediction made before the outcome. ``confirmed_digest`` is the fingerprint of
+    the inputs the user confirmed (``EnrollmentPreview.digest``): if the recorded data changed since,
+    nothing is stored.
+    """
     from apps.clinical.models import RechallengeEpisode
 
-    locked = RechallengeEpisode.objects.select_for_update().get(pk=episode.pk)
+    episodes = RechallengeEpisode.objects.select_for_update(of=("self",)).select_related("patient__site")
+    locked = episodes.get(pk=episode.pk)
     if not access_for_user(user).can_write_site(locked.patient.site_id) and user is not None:
         raise ApplicationError("You cannot enroll episodes of this site.", status=403)
+    if not locked.patient.site.active:
+        raise ApplicationError(site_closed_message(locked.patient.site.code), status=409)
     if locked.enrolled_at is not None:
         raise ApplicationError("This episode is already enrolled; its assessment is locked.", status=409)
-    assessment = assessment_lock(episode=locked, user=user)
+    is_retrospective = bool(episode_outcome_data(episode=locked))
+    assessment = assessment_lock(episode=locked, user=user, is_retrospective=is_retrospective)
+    if confirmed_digest is not None and confirmed_digest != _enrollment_digest(
+        assessment.model_version, assessment.inputs, is_retrospective
+    ):
+        raise ApplicationError(
+            "The recorded data changed since you checked the inputs; nothing was stored. Check them again.",
+            status=409,
+        )
     locked.enrolled_at = assessment.assessed_at
     locked.version += 1
     locked.save(update_fields=["enrolled_at", "version", "updated_at"])
+    how = "retrospectively (outcome data already recorded)" if is_retrospective else "prospectively"
     audit_write(
         instance=locked,
         action=AuditAction.UPDATE,
@@ -179,7 +314,7 @@ def episode_enroll(*, episode, user, channel: AuditChannel | str = AuditChannel.
             "version": [locked.version - 1, locked.version],
         },
         # The category is deliberately not in the reason: history pages must not unblind center staff.
-        reason=f"Enrolled; decision model {assessment.model_version} locked (assessment #{assessment.pk}).",
+        reason=f"Enrolled {how}; decision model {assessment.model_version} locked (assessment #{assessment.pk}).",
     )
     return assessment
 
@@ -188,20 +323,28 @@ def episode_reassess_if_inputs_changed(*, episode, user, reason: str = "") -> As
     """After a data correction, store a re-assessment if an enrolled episode's model inputs changed."""
     if episode.enrolled_at is None:
         return None
-    latest = Assessment.objects.filter(episode=episode, is_retrospective=False).order_by("-assessed_at", "-id").first()
-    if latest is None:
+    # The chain is the lock made at enrollment (prospective or retrospective) and its re-assessments;
+    # a chain of corrections always points back at that lock.
+    original = Assessment.objects.filter(episode=episode, is_reassessment=False).order_by("assessed_at", "id").first()
+    if original is None:
         return None
+    latest = (
+        Assessment.objects.filter(Q(pk=original.pk) | Q(supersedes=original, is_reassessment=True))
+        .order_by("-assessed_at", "-id")
+        .first()
+    )
     from .inputs import episode_decision_inputs
 
-    if inputs_snapshot(episode_decision_inputs(episode)) == latest.inputs:
+    # Like with like: the data read as the locked version reads them, against that version's snapshot.
+    locked_spec = get_spec(latest.model_version)
+    if inputs_snapshot(episode_decision_inputs(episode, locked_spec), locked_spec) == latest.inputs:
         return None
-    # A chain of corrections always points back at the prediction locked at enrollment.
-    original = (latest.supersedes or latest) if latest.is_reassessment else latest
     return assessment_lock(
         episode=episode,
         user=user,
         version=latest.model_version,
         is_reassessment=True,
+        is_retrospective=original.is_retrospective,
         supersedes=original,
         reason=reason or "Recorded data corrected after enrollment.",
     )

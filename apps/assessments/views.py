@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from apps.accounts.selectors import access_for_user
 from apps.clinical.models import RechallengeEpisode
@@ -15,6 +15,7 @@ from apps.clinical.selectors import record_get_for_user
 from apps.core.errors import ApplicationError
 
 from . import services
+from .display import review_criteria_text
 from .forms import BlindingForm, CalculatorForm, PriorIraeFormSet
 
 
@@ -52,24 +53,64 @@ def calculator(request: HttpRequest) -> HttpResponse:
                     target = field if field in form.fields else None
                     for problem in problems:
                         form.add_error(target, problem)
+    review_criteria = None if result is None else review_criteria_text(result.review_criteria_met, result.model_version)
     return render(
         request,
         "assessments/calculator.html",
-        {"form": form, "formset": formset, "result": result, "submitted": submitted},
+        {
+            "form": form,
+            "formset": formset,
+            "result": result,
+            "submitted": submitted,
+            "review_criteria": review_criteria,
+        },
     )
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def episode_enroll(request: HttpRequest, pk: int) -> HttpResponse:
+    """Enrolling takes two steps: the inputs the model will lock are shown, and nothing is stored until the
+    user confirms exactly those (the form carries their fingerprint)."""
     episode = record_get_for_user(RechallengeEpisode, user=request.user, pk=pk)
+    if not access_for_user(request.user).can_write_site(episode.patient.site_id):
+        raise PermissionDenied
+    if request.method == "POST":
+        return _enroll_confirmed(request, episode)
+    preview = services.enrollment_preview(episode=episode)
+    return render(
+        request,
+        "assessments/enroll_confirm.html",
+        {
+            "episode": episode,
+            "patient": episode.patient,
+            "preview": preview,
+            "closed_message": services.site_closed_message(preview.site_code),
+        },
+    )
+
+
+def _enroll_confirmed(request: HttpRequest, episode: RechallengeEpisode) -> HttpResponse:
+    confirm_page = redirect("assessments:episode-enroll", pk=episode.pk)
+    digest = request.POST.get("inputs_digest", "")
+    if not digest:
+        messages.info(request, "Check the inputs the model will lock, then confirm.")
+        return confirm_page
     try:
-        assessment = services.episode_enroll(episode=episode, user=request.user)
+        assessment = services.episode_enroll(episode=episode, user=request.user, confirmed_digest=digest)
     except ApplicationError as error:
         messages.error(request, error.message)
+        return confirm_page
+    visible = services.category_visible_to(user=request.user)
+    shown = assessment.get_category_display() if visible else "category hidden (blinded)"
+    if assessment.is_retrospective:
+        messages.warning(
+            request,
+            f"Episode enrolled retrospectively: outcome data were already recorded. Decision model "
+            f"{assessment.model_version} locked: {shown}. The assessment is labelled retrospective and is not "
+            "part of the primary validation population.",
+        )
     else:
-        visible = services.category_visible_to(user=request.user)
-        shown = assessment.get_category_display() if visible else "category hidden (blinded)"
         messages.success(request, f"Episode enrolled. Decision model {assessment.model_version} locked: {shown}.")
     return redirect(episode.patient.get_absolute_url())
 

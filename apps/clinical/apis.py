@@ -32,6 +32,7 @@ from apps.core.viewsets import (
 
 from . import filters, serializers
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from .selectors import episodes_derived
 from .services import record_create, record_delete, record_update
 
 WRITE_ACTIONS = frozenset({"create", "update", "partial_update"})
@@ -68,8 +69,12 @@ class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
         self.check_object_permissions(self.request, instance)
         return instance
 
+    def output_context(self, instances: list[Any]) -> dict[str, Any]:
+        """The output serializer's context for these records (a page, or the one record answered)."""
+        return self.get_serializer_context()
+
     def _respond(self, instance: Any, status_code: int = status.HTTP_200_OK) -> Response:
-        output = self.output_serializer_class(instance, context=self.get_serializer_context())
+        output = self.output_serializer_class(instance, context=self.output_context([instance]))
         return Response(output.data, status=status_code, headers={"ETag": etag_for(instance)})
 
     @staticmethod
@@ -80,7 +85,7 @@ class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     def list(self, request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        output = self.output_serializer_class(page, many=True, context=self.get_serializer_context())
+        output = self.output_serializer_class(page, many=True, context=self.output_context(page))
         return self.get_paginated_response(output.data)
 
     def retrieve(self, request, *args: Any, **kwargs: Any) -> Response:
@@ -171,7 +176,7 @@ class InitialCourseViewSet(ClinicalRecordViewSet):
 
 @_describe("rechallenge episode", "rechallenge episodes", "episodes")
 class EpisodeViewSet(ClinicalRecordViewSet):
-    """Rechallenge episodes."""
+    """Rechallenge episodes, each with its read-only ``derived`` values."""
 
     scope_model = RechallengeEpisode
     input_serializer_class = serializers.EpisodeInputSerializer
@@ -179,6 +184,10 @@ class EpisodeViewSet(ClinicalRecordViewSet):
     filterset_class = filters.EpisodeFilter
     related = ("patient__site",)
     ordering = ("patient__registry_id", "sequence_number", "pk")
+
+    def output_context(self, instances: list[Any]) -> dict[str, Any]:
+        """Adds the ``derived`` values of every episode answered, computed for the whole page at once."""
+        return {**super().output_context(instances), "derived": episodes_derived(episodes=instances)}
 
 
 @_describe("adverse event", "adverse events", "adverse-events")

@@ -18,10 +18,15 @@ Two ways to write, same rows and same result:
 Either way the next chunk of patients is generated in a background thread while this one is being
 written: the database's work (and psycopg's waiting for it, which releases the GIL) overlaps with
 the generator's Python, instead of adding to it.
+
+Enrollment is not this module's business (``apps.clinical`` does not know the decision model): a
+caller may pass an :class:`Enrollment` — ``apps.assessments.demo`` does — which prepares each
+patient's enrollments in the background thread too and writes them once the chunk's ids exist.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import operator
@@ -29,8 +34,10 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -41,7 +48,7 @@ from django.utils import timezone
 from apps.accounts.models import Membership, Role, Site, User
 from apps.core.audit import audit_entries_chain
 from apps.core.models import AuditAction, AuditChainHead, AuditChannel, AuditEntry
-from registry.synthetic import DemoPatient, DemoSite, demo_site_codes, stream_cohort
+from registry.synthetic import DemoEpisode, DemoPatient, DemoSite, demo_site_codes, stream_cohort
 
 from .models import (
     AdverseEvent,
@@ -70,7 +77,7 @@ COUNT_KEYS = (
 )
 
 
-class _Table:
+class BulkTable:
     """How rows of one model are written: the columns the demo supplies; every other field takes its default.
 
     Rows are plain tuples in ``columns`` order. Building model instances positionally skips the
@@ -88,6 +95,8 @@ class _Table:
         self.template: list[Any] = []
         self.filled: list[tuple[str, Any]] = []  # (column, value) of unsupplied fields, for COPY
         self.stamped: list[str] = []  # auto_now / auto_now_add columns, stamped at write time
+        # auto_now(_add) fields the demo supplies (e.g. an assessment's assessed_at in the past).
+        self.supplied_stamps = [field for field in fields if field.attname in self.columns and _stamps(field)]
         for field in fields:
             # As Model.__init__ would: the declared default, else None, else "" for blank text.
             # (Shared across rows: fine for the immutable defaults the clinical models declare.)
@@ -95,7 +104,7 @@ class _Table:
             self.template.append(default)
             if field.attname in self.columns or field.primary_key:
                 continue
-            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            if _stamps(field):
                 self.stamped.append(field.column)
             elif field.has_default() or field.null or (field.blank and field.empty_strings_allowed):
                 self.filled.append((field.column, field.get_db_prep_save(default, connection)))
@@ -125,7 +134,8 @@ class _Table:
         return objects
 
     def bulk_create(self, rows: Sequence[tuple], batch_size: int) -> list[models.Model]:
-        return self.model.objects.bulk_create(self.instances(rows), batch_size=batch_size)
+        with _supplied_stamps_kept(self.supplied_stamps):
+            return self.model.objects.bulk_create(self.instances(rows), batch_size=batch_size)
 
     def reserve_ids(self, count: int) -> list[int]:
         """``count`` primary keys from the table's sequence (PostgreSQL); never handed out twice."""
@@ -159,6 +169,27 @@ class _Table:
                 write(row + extra)
 
 
+def _stamps(field: models.Field) -> bool:
+    return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+
+
+@contextmanager
+def _supplied_stamps_kept(fields: Sequence[models.Field]) -> Iterator[None]:
+    """Let ``bulk_create`` keep the supplied value of auto_now(_add) fields instead of stamping now.
+
+    Django's ``pre_save`` of such a field overwrites whatever the instance holds; the switch is
+    undone at once, and seeding runs in a management command, not beside requests.
+    """
+    saved = [(field, field.auto_now, field.auto_now_add) for field in fields]
+    try:
+        for field in fields:
+            field.auto_now = field.auto_now_add = False
+        yield
+    finally:
+        for field, auto_now, auto_now_add in saved:
+            field.auto_now, field.auto_now_add = auto_now, auto_now_add
+
+
 _PATIENT_FIELDS = (
     "registry_id",
     "local_identifier",
@@ -188,6 +219,7 @@ _COURSE_FIELDS = (
     "progression_date",
     "progression_date_precision",
     "stop_reason",
+    "iraes_during_course",
 )
 _EPISODE_FIELDS = (
     "sequence_number",
@@ -207,6 +239,7 @@ _EPISODE_FIELDS = (
     "current_prednisone_mg_per_day",
     "intervening_therapy",
     "intervening_therapy_lines",
+    "iraes_during_rechallenge",
 )
 # bulk_create skips AdverseEvent.save(), which fills meddra_code and organ_category: the generator
 # has already taken them from the CTCAE vocabulary, so they are ordinary columns here.
@@ -266,20 +299,55 @@ def _values(names: Sequence[str]) -> Callable[[Any], tuple]:
     return getter if len(names) > 1 else lambda obj: (getter(obj),)
 
 
-class _Writer:
-    """The tables of one seeding run and how their leaf rows are written."""
+@dataclass(slots=True)
+class WrittenEpisode:
+    """A demo episode as written: its ids, its site, and the enrollment prepared for it (or None)."""
+
+    patient: DemoPatient
+    episode: DemoEpisode
+    patient_id: int
+    episode_id: int
+    site_id: int
+    enrollment: Any
+
+
+class EnrolledPlan(Protocol):
+    """What the writer reads of a prepared enrollment: when the episode was enrolled."""
+
+    @property
+    def enrolled_at(self) -> dt.datetime: ...
+
+
+class Enrollment(Protocol):
+    """Enrollment of demo episodes, supplied by a layer that knows the decision model (``apps.assessments``).
+
+    ``prepare`` runs in the generator's background thread, one patient at a time, and returns one
+    item per episode: an :class:`EnrolledPlan` or None (not enrolled). The writer stamps the
+    episode's ``enrolled_at`` and version as ``services.episode_enroll`` would, then calls ``write``
+    with the chunk's episodes once their ids exist, in the same transaction.
+    """
+
+    count_keys: tuple[str, ...]
+
+    def prepare(self, patient: DemoPatient) -> Sequence[EnrolledPlan | None]: ...
+
+    def write(self, episodes: Sequence[WrittenEpisode], writer: DemoWriter) -> dict[str, int]: ...
+
+
+class DemoWriter:
+    """The tables of one seeding run and how their rows are written (COPY or ``bulk_create``)."""
 
     def __init__(self, *, batch_size: int, use_copy: bool) -> None:
         self.batch_size = batch_size
         self.use_copy = use_copy
-        self.patients = _Table(Patient, ("registry_id", "site_id", *_PATIENT_FIELDS[1:]))
-        self.courses = _Table(InitialCourse, ("patient_id", *_COURSE_FIELDS))
-        # enrolled_at stays empty: enrolment locks a decision-model assessment, which demo data does not make.
-        self.episodes = _Table(RechallengeEpisode, ("patient_id", *_EPISODE_FIELDS, "enrolled_at"))
-        self.adverse_events = _Table(AdverseEvent, ("patient_id", "episode_id", *_ADVERSE_EVENT_FIELDS))
-        self.responses = _Table(ResponseAssessment, ("episode_id", *_RESPONSE_FIELDS))
-        self.follow_ups = _Table(FollowUp, ("episode_id", *_FOLLOW_UP_FIELDS))
-        self.audit = _Table(AuditEntry, _AUDIT_COLUMNS)
+        self.patients = BulkTable(Patient, ("registry_id", "site_id", *_PATIENT_FIELDS[1:]))
+        self.courses = BulkTable(InitialCourse, ("patient_id", *_COURSE_FIELDS))
+        # An enrolled episode carries enrolled_at and version 2, as episode_enroll leaves it.
+        self.episodes = BulkTable(RechallengeEpisode, ("patient_id", *_EPISODE_FIELDS, "enrolled_at", "version"))
+        self.adverse_events = BulkTable(AdverseEvent, ("patient_id", "episode_id", *_ADVERSE_EVENT_FIELDS))
+        self.responses = BulkTable(ResponseAssessment, ("episode_id", *_RESPONSE_FIELDS))
+        self.follow_ups = BulkTable(FollowUp, ("episode_id", *_FOLLOW_UP_FIELDS))
+        self.audit = BulkTable(AuditEntry, _AUDIT_COLUMNS)
         self.patient_values = _values(_PATIENT_FIELDS[1:])
         self.course_values = _values(_COURSE_FIELDS)
         self.episode_values = _values(_EPISODE_FIELDS)
@@ -287,7 +355,7 @@ class _Writer:
         self.response_values = _values(_RESPONSE_FIELDS)
         self.follow_up_values = _values(_FOLLOW_UP_FIELDS)
 
-    def parents(self, table: _Table, rows: list[tuple]) -> list[int]:
+    def parents(self, table: BulkTable, rows: list[tuple]) -> list[int]:
         """Write rows whose ids other rows point to; return the ids in row order."""
         if self.use_copy:
             ids = table.reserve_ids(len(rows)) if rows else []
@@ -295,17 +363,30 @@ class _Writer:
             return ids
         return [obj.pk for obj in table.bulk_create(rows, self.batch_size)]
 
-    def leaves(self, table: _Table, rows: list[tuple]) -> int:
+    def leaves(self, table: BulkTable, rows: list[tuple]) -> int:
         if self.use_copy:
             table.copy(rows)
         else:
             table.bulk_create(rows, self.batch_size)
         return len(rows)
 
-    def chunk(self, chunk: list[DemoPatient], *, site_ids: dict[str, int], reason: str) -> dict[str, int]:
-        """One chunk of patients and everything under them; parents first, for their ids."""
+    def audit_entries(self, entries: Sequence[AuditEntry]) -> int:
+        """Unsaved audit entries, in order, each given its place in its site's hash chain as audit_write would."""
+        heads = audit_entries_chain(entries)
+        return self._audit_leaves([_audit_values(entry) for entry in entries], heads)
+
+    def chunk(
+        self,
+        chunk: list[tuple[DemoPatient, Sequence[Any]]],
+        *,
+        site_ids: dict[str, int],
+        reason: str,
+        enrollment: Enrollment | None = None,
+    ) -> dict[str, int]:
+        """One chunk of patients (each with its prepared enrollments) and everything under them; parents first."""
+        patients = [demo for demo, _ in chunk]
         patient_values = self.patient_values
-        patient_rows = [(p.registry_id, site_ids[p.site_code], *patient_values(p)) for p in chunk]
+        patient_rows = [(p.registry_id, site_ids[p.site_code], *patient_values(p)) for p in patients]
         patient_ids = self.parents(self.patients, patient_rows)
 
         episode_rows = []
@@ -314,18 +395,23 @@ class _Writer:
         adverse_event_rows = []
         course_values, episode_values = self.course_values, self.episode_values
         adverse_event_values = self.adverse_event_values
-        for demo, patient_id in zip(chunk, patient_ids, strict=True):
+        for (demo, plans), patient_id in zip(chunk, patient_ids, strict=True):
             course_rows.append((patient_id, *course_values(demo.initial_course)))
             adverse_event_rows.extend((patient_id, None, *adverse_event_values(e)) for e in demo.adverse_events)
-            for episode in demo.episodes:
-                episode_rows.append((patient_id, *episode_values(episode), None))
-                episode_sources.append((patient_id, episode))
+            for episode, plan in zip(demo.episodes, plans or [None] * len(demo.episodes), strict=True):
+                enrolled_at = None if plan is None else plan.enrolled_at
+                episode_rows.append((patient_id, *episode_values(episode), enrolled_at, 1 if plan is None else 2))
+                episode_sources.append((demo, patient_id, episode, plan))
         episode_ids = self.parents(self.episodes, episode_rows)
 
         response_rows = []
         follow_up_rows = []
+        written = []
         response_values, follow_up_values = self.response_values, self.follow_up_values
-        for (patient_id, demo_episode), episode_id in zip(episode_sources, episode_ids, strict=True):
+        for (demo, patient_id, demo_episode, plan), episode_id in zip(episode_sources, episode_ids, strict=True):
+            if plan is not None:
+                site_id = site_ids[demo.site_code]
+                written.append(WrittenEpisode(demo, demo_episode, patient_id, episode_id, site_id, plan))
             adverse_event_rows.extend(
                 (patient_id, episode_id, *adverse_event_values(e)) for e in demo_episode.adverse_events
             )
@@ -348,17 +434,19 @@ class _Writer:
             )
             for patient_id, (registry_id, site_id, *_) in zip(patient_ids, patient_rows, strict=True)
         ]
-        heads = audit_entries_chain(entries)
-        audit_rows = [_audit_values(entry) for entry in entries]
-        return {
+        counts = {
             "patients": len(patient_ids),
             "initial_courses": self.leaves(self.courses, course_rows),
             "adverse_events": self.leaves(self.adverse_events, adverse_event_rows),
             "episodes": len(episode_ids),
             "response_assessments": self.leaves(self.responses, response_rows),
             "follow_ups": self.leaves(self.follow_ups, follow_up_rows),
-            "audit_entries": self._audit_leaves(audit_rows, heads),
+            "audit_entries": self.audit_entries(entries),
         }
+        if enrollment is not None:
+            for key, value in enrollment.write(written, self).items():
+                counts[key] = counts.get(key, 0) + value
+        return counts
 
     def _audit_leaves(self, rows: list[tuple], heads: list) -> int:
         written = self.leaves(self.audit, rows)
@@ -374,12 +462,14 @@ def demo_cohort_seed(
     batch_size: int = 5000,
     progress: Progress | None = None,
     use_copy: bool | None = None,
+    enrollment: Enrollment | None = None,
 ) -> dict[str, int]:
     """Write a synthetic cohort of ``patients`` over ``sites`` demo sites; return the rows created.
 
     Deterministic for a seed on an empty registry. Patients are generated and written a chunk of
     ``batch_size`` at a time, so memory stays flat however large the cohort. ``use_copy`` (default:
-    on PostgreSQL) writes every table with ``COPY`` instead of ``bulk_create``.
+    on PostgreSQL) writes every table with ``COPY`` instead of ``bulk_create``. ``enrollment``
+    (see :class:`Enrollment`) enrolls episodes as they are written; without it none is enrolled.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -388,9 +478,9 @@ def demo_cohort_seed(
     elif use_copy and connection.vendor != "postgresql":
         raise ValueError("COPY needs PostgreSQL")
     codes = demo_site_codes(sites)
-    counts = dict.fromkeys(COUNT_KEYS, 0)
+    counts = dict.fromkeys((*COUNT_KEYS, *(enrollment.count_keys if enrollment else ())), 0)
     with transaction.atomic():
-        writer = _Writer(batch_size=batch_size, use_copy=use_copy)
+        writer = DemoWriter(batch_size=batch_size, use_copy=use_copy)
         taken = Patient.objects.filter(site__code__in=codes).values_list(
             "registry_id", "site__code", "local_identifier"
         )
@@ -414,8 +504,9 @@ def demo_cohort_seed(
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         reason = f"Synthetic demo data (seed {seed})"
         done = 0
-        for chunk in _chunks_ahead(stream.patients, batch_size):
-            for key, value in writer.chunk(chunk, site_ids=site_ids, reason=reason).items():
+        prepare = enrollment.prepare if enrollment is not None else None
+        for chunk in _chunks_ahead(stream.patients, batch_size, prepare):
+            for key, value in writer.chunk(chunk, site_ids=site_ids, reason=reason, enrollment=enrollment).items():
                 counts[key] += value
             done += len(chunk)
             if progress is not None:
@@ -434,8 +525,10 @@ def demo_cohort_seed(
     return counts
 
 
-def _chunks_ahead(patients: Iterator[DemoPatient], size: int) -> Iterator[list[DemoPatient]]:
-    """Chunks of ``size`` patients, the next one generated by a background thread meanwhile.
+def _chunks_ahead(
+    patients: Iterator[DemoPatient], size: int, prepare: Callable[[DemoPatient], Sequence[Any]] | None = None
+) -> Iterator[list[tuple[DemoPatient, Sequence[Any]]]]:
+    """Chunks of ``size`` patients with what ``prepare`` made of each, the next chunk made by a background thread.
 
     The generator is pure Python and runs in one thread, so the cohort stays deterministic.
     """
@@ -445,7 +538,7 @@ def _chunks_ahead(patients: Iterator[DemoPatient], size: int) -> Iterator[list[D
     def produce() -> None:
         try:
             while not stop.is_set():
-                chunk = list(itertools.islice(patients, size))
+                chunk = [(p, prepare(p) if prepare else ()) for p in itertools.islice(patients, size)]
                 item = ("chunk", chunk) if chunk else ("end", None)
                 while not stop.is_set():
                     try:

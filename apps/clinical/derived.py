@@ -1,22 +1,40 @@
-"""Derived clinical variables of one patient, computed by ``registry.derive`` from the stored records.
+"""Derived clinical variables of one patient for the patient page: a thin adapter over ``registry.derive``.
 
-This is the adapter between model instances and the pure functions of ``registry/derive.py``: it
-picks the inputs each derivation needs (the *immediately preceding* ICI course for an episode's
-predictors, follow-ups for outcomes) and turns the results into read-only lines for the patient page.
-Nothing here queries the database: it works on the records ``patient_timeline`` already loaded.
+The stored records are reduced to plain :class:`registry.records.PatientRecords` (``patient_records``)
+and derived by :func:`registry.derive.derive_patient` — the same code the decision inputs, the API and
+the set-wise derivation are held to. What stays here is turning the results into read-only lines for
+the page. Nothing here queries the database: it works on the objects ``patient_timeline`` loaded.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from registry import derive
 from registry import vocabularies as v
 from registry.dates import PartialDate
+from registry.derive import EpisodeDerived
+from registry.records import (
+    CourseRecord,
+    EpisodeRecord,
+    FollowUpRecord,
+    IraeRecord,
+    PatientRecords,
+    ResponseRecord,
+)
 
 from .models import AdverseEvent, FollowUp, InitialCourse, RechallengeEpisode
+
+__all__ = [
+    "CourseDerived",
+    "DerivedLine",
+    "EpisodeDerived",
+    "course_lines",
+    "episode_lines",
+    "patient_records",
+    "rechallenge_stop",
+    "timeline_derived",
+]
 
 
 @dataclass(frozen=True)
@@ -36,138 +54,90 @@ class CourseDerived:
     pfs1: derive.TimeToEvent
 
 
-@dataclass(frozen=True)
-class EpisodeDerived:
-    """Predictors (from the preceding course) and outcomes of one rechallenge episode."""
-
-    preceding_course: str
-    tfi_months: float | None
-    tfi_imputed: bool
-    worst_prior_grade: int
-    all_prior_resolved: bool | None
-    best_response: str | None
-    objective_response: bool | None
-    disease_control: bool | None
-    pfs2: derive.TimeToEvent
-    os: derive.TimeToEvent
-    recurrence: derive.Recurrence
+# --- ORM objects → plain records ---------------------------------------------------------------------
 
 
-def prior_iraes(adverse_events: Sequence[AdverseEvent]) -> list[derive.PriorIrae]:
-    return [
-        derive.PriorIrae(
-            ctcae_term=ae.ctcae_term,
-            organ_category=ae.organ_category,
-            grade=ae.grade,
-            onset=ae.onset,
-            resolved_to_grade=ae.resolved_to_grade,
-            resolution=ae.resolution,
-        )
-        for ae in adverse_events
-    ]
-
-
-def course_derived(course: InitialCourse, *, episodes: Sequence[RechallengeEpisode]) -> CourseDerived:
-    """PFS1, censored at ICI-1 stop or, later, at the start of the first rechallenge."""
-    first_start = min((episode.start_date for episode in episodes), default=None)
-    pfs1 = derive.progression_free_survival_1(
+def _course_record(course: InitialCourse) -> CourseRecord:
+    return CourseRecord(
         start=course.start,
-        progression=course.progression,
         stop=course.stop,
-        last_contact=first_start or course.stop_date,
+        progression=course.progression,
+        stop_reason=course.stop_reason or None,
+        iraes_during_course=course.iraes_during_course or None,
     )
-    return CourseDerived(pfs1=pfs1)
+
+
+def _episode_record(episode: RechallengeEpisode) -> EpisodeRecord:
+    dose = episode.current_prednisone_mg_per_day
+    return EpisodeRecord(
+        id=episode.pk,
+        sequence_number=episode.sequence_number,
+        start_date=episode.start_date,
+        regimen_type=episode.regimen_type or None,
+        ecog_at_rechallenge=episode.ecog_at_rechallenge,
+        current_prednisone_mg_per_day=None if dose is None else float(dose),
+        iraes_during_rechallenge=episode.iraes_during_rechallenge or None,
+    )
+
+
+def _irae_record(event: AdverseEvent) -> IraeRecord:
+    return IraeRecord(
+        episode_id=event.episode_id,
+        ctcae_term=event.ctcae_term,
+        organ_category=event.organ_category,
+        grade=event.grade,
+        onset=event.onset,
+        resolved_to_grade=event.resolved_to_grade,
+        resolution=event.resolution,
+        management=event.management or None,
+        steroid_refractory=event.steroid_refractory,
+    )
+
+
+def _follow_up_record(follow_up: FollowUp) -> FollowUpRecord:
+    return FollowUpRecord(
+        episode_id=follow_up.episode_id,
+        follow_up_date=follow_up.follow_up_date,
+        vital_status=follow_up.vital_status,
+        progression_date=follow_up.progression_date,
+        rechallenge_stopped_date=follow_up.rechallenge_stopped_date,
+        rechallenge_stop_reason=follow_up.rechallenge_stop_reason or None,
+        death_date=follow_up.death_date,
+        last_known_alive_date=follow_up.last_known_alive_date,
+    )
+
+
+def patient_records(timeline: dict) -> PatientRecords:
+    """The records of a ``patient_timeline`` as plain values (responses and follow-ups are prefetched)."""
+    course = timeline["initial_course"]
+    episodes: list[RechallengeEpisode] = timeline["episodes"]
+    adverse_events = list(timeline["initial_adverse_events"])
+    for episode in episodes:
+        adverse_events += timeline["adverse_events_by_episode"][episode.pk]
+    return PatientRecords(
+        course=_course_record(course) if course is not None else None,
+        episodes=tuple(_episode_record(episode) for episode in episodes),
+        iraes=tuple(_irae_record(event) for event in adverse_events),
+        responses=tuple(
+            ResponseRecord(episode_id=episode.pk, assessed_on=response.assessment_date, category=response.category)
+            for episode in episodes
+            for response in episode.responses.all()
+        ),
+        follow_ups=tuple(_follow_up_record(fu) for episode in episodes for fu in episode.follow_ups.all()),
+    )
 
 
 def rechallenge_stop(episode: RechallengeEpisode) -> PartialDate | None:
-    """When a rechallenge stopped: the earliest stop date any of its follow-ups records."""
-    stops = [fu.rechallenge_stopped_date for fu in _follow_ups(episode) if fu.rechallenge_stopped_date]
-    return PartialDate(min(stops)) if stops else None
-
-
-def _follow_ups(episode: RechallengeEpisode) -> list[FollowUp]:
-    return list(episode.follow_ups.all())  # prefetched by patient_timeline
-
-
-def _last_contact(follow_ups: Sequence[FollowUp]) -> dt.date | None:
-    """The last date the patient was known alive: an 'alive' follow-up or a last-known-alive date."""
-    dates = [fu.last_known_alive_date for fu in follow_ups if fu.last_known_alive_date]
-    dates += [fu.follow_up_date for fu in follow_ups if fu.vital_status == "alive"]
-    return max(dates, default=None)
-
-
-def episode_derived(
-    episode: RechallengeEpisode,
-    *,
-    course: InitialCourse | None,
-    previous: RechallengeEpisode | None,
-    prior_adverse_events: Sequence[AdverseEvent],
-    adverse_events: Sequence[AdverseEvent],
-) -> EpisodeDerived:
-    """Derive an episode's values; ``previous`` is the preceding rechallenge (None for the first one)."""
-    if previous is None:
-        preceding = "ICI-1"
-        previous_stop = course.stop if course is not None else None
-    else:
-        preceding = f"rechallenge {previous.sequence_number}"
-        previous_stop = rechallenge_stop(previous)
-    tfi, tfi_imputed = derive.treatment_free_interval_months(
-        previous_stop=previous_stop, rechallenge_start=episode.start_date
-    )
-    prior = prior_iraes(prior_adverse_events)
-    observations = [
-        derive.ResponseObservation(assessed_on=response.assessment_date, category=response.category)
-        for response in episode.responses.all()
-    ]
-    best = derive.best_overall_response(observations)
-    follow_ups = _follow_ups(episode)
-    death_date = min((fu.death_date for fu in follow_ups if fu.death_date), default=None)
-    last_contact = _last_contact(follow_ups)
-    progression_dates = [fu.progression_date for fu in follow_ups]
-    progression_dates.append(derive.progression_date_from_responses(observations))
-    return EpisodeDerived(
-        preceding_course=preceding,
-        tfi_months=tfi,
-        tfi_imputed=tfi_imputed,
-        worst_prior_grade=derive.worst_prior_irae_grade(prior),
-        all_prior_resolved=derive.all_prior_iraes_resolved_to_grade1(prior),
-        best_response=best,
-        objective_response=derive.objective_response(best),
-        disease_control=derive.disease_control(best),
-        pfs2=derive.progression_free_survival_2(
-            rechallenge_start=episode.start_date,
-            progression_dates=progression_dates,
-            death_date=death_date,
-            last_contact=last_contact,
-        ),
-        os=derive.overall_survival_from_rechallenge(
-            rechallenge_start=episode.start_date, death_date=death_date, last_contact=last_contact
-        ),
-        recurrence=derive.irae_recurrence(
-            prior=prior, during_rechallenge=prior_iraes(adverse_events), rechallenge_start=episode.start_date
-        ),
-    )
+    """When a rechallenge stopped: the earliest stop date any of its (prefetched) follow-ups records."""
+    stop = derive.rechallenge_stop(_follow_up_record(fu) for fu in episode.follow_ups.all())
+    return PartialDate(stop) if stop is not None else None
 
 
 def timeline_derived(timeline: dict) -> tuple[CourseDerived | None, dict[int, EpisodeDerived]]:
     """Derived values of a whole ``patient_timeline``: the ICI-1 course and each episode by pk."""
-    course = timeline["initial_course"]
-    episodes = timeline["episodes"]
-    by_episode = timeline["adverse_events_by_episode"]
-    course_values = course_derived(course, episodes=episodes) if course is not None else None
-    episode_values: dict[int, EpisodeDerived] = {}
-    previous: RechallengeEpisode | None = None
-    for episode in episodes:  # in sequence order
-        prior = timeline["initial_adverse_events"] if previous is None else by_episode[previous.pk]
-        episode_values[episode.pk] = episode_derived(
-            episode,
-            course=course,
-            previous=previous,
-            prior_adverse_events=prior,
-            adverse_events=by_episode[episode.pk],
-        )
-        previous = episode
-    return course_values, episode_values
+    derived = derive.derive_patient(patient_records(timeline))
+    course_values = CourseDerived(pfs1=derived.pfs1) if derived.pfs1 is not None else None
+    return course_values, derived.episodes
 
 
 # --- display -----------------------------------------------------------------------------------------
@@ -188,11 +158,23 @@ def _flag(value: bool | None, *, yes: str = "Yes", no: str = "No", unknown: str 
     return unknown if value is None else (yes if value else no)
 
 
-def _time_to_event_line(label: str, value: derive.TimeToEvent, *, event: str) -> DerivedLine:
+def _time_to_event_line(label: str, value: derive.TimeToEvent, *, event: str, censoring: str = "") -> DerivedLine:
     if value.months is None:
         return DerivedLine(label, "Not computable", note=value.missing_reason or "")
     outcome = event if value.event else "censored"
-    return DerivedLine(label, f"{_months(value.months)} ({outcome})", imputed=value.imputed)
+    note = censoring if value.event is False else ""
+    return DerivedLine(label, f"{_months(value.months)} ({outcome})", imputed=value.imputed, note=note)
+
+
+_COMPETING_OUTCOME = {"irae": "irAE", "death": "death, competing", "censored": "censored"}
+
+
+def _competing_line(label: str, value: derive.CompetingTime) -> DerivedLine:
+    if value.months is None or value.event_type is None:
+        return DerivedLine(label, "Not computable", note=value.missing_reason or "")
+    return DerivedLine(
+        label, f"{_months(value.months)} ({_COMPETING_OUTCOME[value.event_type]})", imputed=value.imputed
+    )
 
 
 def course_lines(values: CourseDerived) -> list[DerivedLine]:
@@ -203,10 +185,7 @@ def episode_lines(values: EpisodeDerived) -> list[DerivedLine]:
     preceding = values.preceding_course
     recurrence = values.recurrence
     tfi_note = "" if values.tfi_months is not None else f"Needs the stop date of {preceding}."
-    time_to_recurrence = (
-        _months(recurrence.months_to_first) if recurrence.any_grade and recurrence.months_to_first is not None else "–"
-    )
-    return [
+    lines = [
         DerivedLine(
             f"Treatment-free interval (since {preceding} stop)",
             _months(values.tfi_months),
@@ -218,10 +197,36 @@ def episode_lines(values: EpisodeDerived) -> list[DerivedLine]:
             "None" if values.worst_prior_grade == 0 else f"Grade {values.worst_prior_grade}",
         ),
         DerivedLine(f"All irAEs of {preceding} resolved to grade ≤1", _flag(values.all_prior_resolved)),
-        DerivedLine("Best overall response", _response_label(values.best_response)),
-        DerivedLine("Objective response (ORR)", _flag(values.objective_response)),
-        DerivedLine("Disease control (DCR)", _flag(values.disease_control)),
-        _time_to_event_line("PFS2 (rechallenge start → progression or death)", values.pfs2, event="event"),
+        DerivedLine(
+            "Best overall response",
+            _response_label(values.best_response),
+            note=(
+                f"Up to progression; CR/PR confirmed ≥ {derive.RESPONSE_CONFIRMATION_MIN_DAYS} days later, "
+                f"SD ≥ {derive.STABLE_DISEASE_MIN_DAYS} days after the start."
+            ),
+        ),
+        DerivedLine(
+            "Objective response (ORR, all treated)",
+            _flag(values.objective_response),
+            note="NE or no assessment counts as no response.",
+        ),
+        DerivedLine(
+            "Disease control (DCR, all treated)",
+            _flag(values.disease_control),
+            note="NE or no assessment counts as no control.",
+        ),
+        DerivedLine(
+            "Evaluable for response (ORR/DCR among evaluable)",
+            _flag(values.response_evaluable),
+            note="" if values.response_evaluable else "Left out of the evaluable-only ORR and DCR.",
+        ),
+        _time_to_event_line(
+            "PFS2 (rechallenge start → progression or death)",
+            values.pfs2,
+            event="event",
+            censoring="Censored at the last adequate tumour assessment.",
+        ),
+        _time_to_event_line("PFS2, censored at last contact (sensitivity)", values.pfs2_last_contact, event="event"),
         _time_to_event_line("OS from rechallenge", values.os, event="death"),
         DerivedLine(
             "irAE recurrence",
@@ -236,5 +241,7 @@ def episode_lines(values: EpisodeDerived) -> list[DerivedLine]:
                 ]
             ),
         ),
-        DerivedLine("Time to first irAE on rechallenge", time_to_recurrence, imputed=recurrence.imputed),
+        _competing_line("Time to first irAE on rechallenge", recurrence.time_to_any_grade),
+        _competing_line(f"Time to recurrence of an irAE term of {preceding}", recurrence.time_to_same_term),
     ]
+    return lines

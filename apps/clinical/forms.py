@@ -8,7 +8,6 @@ optimistic-locking ``version`` the user loaded.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django import forms
@@ -18,10 +17,11 @@ from django.db.models import Model, QuerySet
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user, writable_sites_for_user
 from registry.crf import HIDDEN_FROM_COORDINATORS
-from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision
 
 from .models import (
+    PRECISION_SUFFIX,
     AdverseEvent,
+    CaseRecord,
     FollowUp,
     InitialCourse,
     Patient,
@@ -32,8 +32,6 @@ from .models import (
 
 #: Form fields that feed the audit trail and the locking check rather than the record.
 AUDIT_FIELDS = frozenset({"reason", "version"})
-
-PRECISION_SUFFIX = "_precision"
 
 
 def entry_fields(model: type[Model], *, skip: tuple[str, ...] = ()) -> list[str]:
@@ -81,11 +79,14 @@ class RecordForm(forms.ModelForm):
         for name, fallback in self.fallbacks.items():
             if name in cleaned and cleaned[name] in (None, ""):
                 cleaned[name] = fallback
-        for name, value in list(cleaned.items()):
-            # A date known only to the month is stored on the 15th (the mid-month rule of registry.dates).
-            if isinstance(value, dt.date) and cleaned.get(f"{name}{PRECISION_SUFFIX}") == DatePrecision.MONTH:
-                cleaned[name] = value.replace(day=IMPUTED_DAY_OF_MONTH)
         return cleaned
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the model's full_clean applies the date rules to the instance
+        if isinstance(self.instance, CaseRecord):
+            for field in self.instance.date_fields():
+                if field.name in self.cleaned_data:  # e.g. a month-only date, now on the 15th
+                    self.cleaned_data[field.name] = getattr(self.instance, field.attname)
 
     def record_data(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, ready for ``record_create``/``record_update``."""
@@ -118,6 +119,30 @@ class RecordForm(forms.ModelForm):
         if field == NON_FIELD_ERRORS or field not in self.fields:
             field = None
         super().add_error(field, error)
+
+
+class YesNoUnknownField(forms.TypedChoiceField):
+    """A yes/no fact that may be unknown, answered on purpose: Yes → True, No → False, Unknown → None."""
+
+    ANSWERS = {"yes": True, "no": False, "unknown": None}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", True)
+        super().__init__(
+            choices=[("", "Choose…"), ("yes", "Yes"), ("no", "No"), ("unknown", "Unknown")],
+            coerce=self._answer,
+            empty_value="",
+            **kwargs,
+        )
+
+    @classmethod
+    def _answer(cls, value: Any) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        return cls.ANSWERS[value]
+
+    def prepare_value(self, value: Any) -> Any:
+        return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
 
 
 def registration_sites_for_user(*, user) -> QuerySet[Site]:
@@ -157,12 +182,22 @@ class InitialCourseForm(RecordForm):
 class AdverseEventForm(RecordForm):
     """An irAE of ICI-1 (no episode) or of one of the patient's rechallenge episodes."""
 
+    #: Answered Yes / No / Unknown on purpose: an unticked checkbox would record an unknown as "no".
+    YES_NO_UNKNOWN = ("steroid_refractory", "hospitalised", "led_to_discontinuation")
+
     class Meta:
         model = AdverseEvent
         fields = entry_fields(AdverseEvent, skip=("patient",))
 
     def __init__(self, *args: Any, episodes=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in self.YES_NO_UNKNOWN:
+            model_field = AdverseEvent._meta.get_field(name)
+            self.fields[name] = YesNoUnknownField(
+                label=self.fields[name].label, help_text=model_field.help_text, required=True
+            )
+            if self.instance.pk is not None and getattr(self.instance, name) is None:
+                self.initial[name] = "unknown"  # a stored record's "unknown" is an answer, not a blank
         field = self.fields["episode"]
         field.empty_label = "Initial ICI course (ICI-1)"
         field.queryset = episodes if episodes is not None else RechallengeEpisode.objects.none()

@@ -2,20 +2,28 @@
 
 Dates of what happened before enrollment may be known only to the month; such a date is stored as
 the 15th of its month with a ``*_precision`` of ``month`` (the mid-month rule of ``registry.dates``)
-and every derived value it feeds is flagged as imputed.
+and every derived value it feeds is flagged as imputed. Both rules every date obeys — the mid-month
+rule and "not after today" — live once, in :class:`CaseRecord`, whose ``full_clean`` every channel
+(web form, API, import, admin) runs through ``apps.clinical.services``.
+
+Missing is not zero: yes/no facts that may be unknown are yes/no/unknown (``None`` = unknown), and
+"no irAEs during this course" is an explicit answer, distinct from a question left unanswered.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.core.models import ClinicalRecord
 from registry import vocabularies as v
-from registry.dates import DatePrecision, PartialDate
+from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision, PartialDate
 
 
 class Precision(models.TextChoices):
@@ -47,6 +55,85 @@ def _check_second_agent(course, errors: dict[str, str]) -> None:
         errors["second_agent"] = "The second ICI must differ from the first."
 
 
+PRECISION_SUFFIX = "_precision"
+NO_IRAES_BUT_RECORDED = "irAEs of {course} are recorded: the answer cannot be 'no'."
+FUTURE_DATE = "This date is after today."
+FUTURE_MONTH = "This month is after the current month."
+
+
+def yes_no_unknown_field(verbose_name: str | None = None, **kwargs) -> models.BooleanField:
+    """A yes/no fact that may be unknown: ``None`` is "unknown", and there is no default answer."""
+    return models.BooleanField(verbose_name, null=True, blank=True, **kwargs)
+
+
+def irae_history_field(course: str) -> models.CharField:
+    """The explicit answer "were there irAEs during this course?"; empty means not answered."""
+    return models.CharField(
+        f"irAEs during {course}?",
+        max_length=7,
+        choices=v.IRAE_HISTORY.choices(),
+        blank=True,
+        help_text=f"Answer 'no' only if {course} had no irAE at all; leave empty if not yet checked.",
+    )
+
+
+class CaseRecord(ClinicalRecord):
+    """A case-report-form record: the rules every date of every record obeys, in one place.
+
+    ``full_clean`` (run by the services for every channel, and by forms and the import while
+    validating) moves a month-precision date to the 15th and refuses dates after today.
+    """
+
+    class Meta:
+        abstract = True
+
+    def date_fields(self) -> list[models.DateField]:
+        """The record's editable calendar dates (timestamps excluded)."""
+        return [
+            field
+            for field in self._meta.concrete_fields
+            if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField) and field.editable
+        ]
+
+    def precision_of(self, name: str) -> str:
+        return getattr(self, f"{name}{PRECISION_SUFFIX}", DatePrecision.DAY)
+
+    def apply_mid_month_rule(self) -> None:
+        """A date known only to the month is stored on the 15th (``registry.dates`` mid-month rule)."""
+        for field in self.date_fields():
+            value = getattr(self, field.attname)
+            if isinstance(value, dt.date) and self.precision_of(field.name) == DatePrecision.MONTH:
+                setattr(self, field.attname, value.replace(day=IMPUTED_DAY_OF_MONTH))
+
+    def future_date_errors(self, exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+        """Dates after today; a month-precision date only when its month is after this month."""
+        today = timezone.localdate()
+        errors: dict[str, str] = {}
+        for field in self.date_fields():
+            value = getattr(self, field.attname)
+            if field.name in exclude or not isinstance(value, dt.date):
+                continue
+            if self.precision_of(field.name) == DatePrecision.MONTH:
+                if (value.year, value.month) > (today.year, today.month):
+                    errors[field.name] = FUTURE_MONTH
+            elif value > today:
+                errors[field.name] = FUTURE_DATE
+        return errors
+
+    def clean_fields(self, exclude=None) -> None:
+        self.apply_mid_month_rule()
+        errors: dict = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        skip = set(exclude or ()) | set(errors)
+        for name, message in self.future_date_errors(skip).items():
+            errors[name] = [message]
+        if errors:
+            raise ValidationError(errors)
+
+
 def crf_fields(model: type[models.Model], *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The fields a person enters for ``model``, in case-report-form order (forms and API share them)."""
     return tuple(
@@ -61,7 +148,7 @@ GRADE_CHOICES = [(int(term.code), term.label) for term in v.CTCAE_GRADES]
 RESOLVED_GRADE_CHOICES = [(0, "Grade 0 – fully resolved"), *GRADE_CHOICES[:4]]
 
 
-class Patient(ClinicalRecord):
+class Patient(CaseRecord):
     """A registered patient; the registry ID is generated and never derived from identifiers."""
 
     registry_id = models.CharField(
@@ -136,7 +223,7 @@ class Patient(ClinicalRecord):
         return reverse("clinical:patient-detail", kwargs={"registry_id": self.registry_id})
 
 
-class InitialCourse(ClinicalRecord):
+class InitialCourse(CaseRecord):
     """The first ICI course (ICI-1) whose stop led to the rechallenge question."""
 
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="initial_course")
@@ -159,6 +246,7 @@ class InitialCourse(ClinicalRecord):
     )
     progression_date_precision = precision_field("Progression date")
     stop_reason = models.CharField("Reason stopped", max_length=20, choices=v.STOP_REASONS.choices(), blank=True)
+    iraes_during_course = irae_history_field("ICI-1")
 
     class Meta:
         constraints = [
@@ -189,8 +277,14 @@ class InitialCourse(ClinicalRecord):
             errors["stop_date"] = "Give the stop date (month only is fine) when a reason is given."
         if self.stop_reason == "progression" and not self.progression_date:
             errors["progression_date"] = "ICI-1 stopped for progression: give the progression date."
+        if self.iraes_during_course == "no" and self.patient_id and self.recorded_iraes().exists():
+            errors["iraes_during_course"] = NO_IRAES_BUT_RECORDED.format(course="ICI-1")
         if errors:
             raise ValidationError(errors)
+
+    def recorded_iraes(self) -> models.QuerySet[AdverseEvent]:
+        """The irAEs recorded for ICI-1 (those of the patient without a rechallenge episode)."""
+        return AdverseEvent.objects.filter(patient_id=self.patient_id, episode__isnull=True)
 
     @property
     def start(self) -> PartialDate | None:
@@ -205,7 +299,7 @@ class InitialCourse(ClinicalRecord):
         return partial(self.progression_date, self.progression_date_precision)
 
 
-class RechallengeEpisode(ClinicalRecord):
+class RechallengeEpisode(CaseRecord):
     """One rechallenge of a patient; its predictors refer to the immediately preceding ICI course."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="episodes")
@@ -244,9 +338,11 @@ class RechallengeEpisode(ClinicalRecord):
         "Current prednisone-equivalent dose (mg/day)",
         max_digits=6,
         decimal_places=1,
-        default=0,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(0)],
-        help_text="Corticosteroid dose at rechallenge start, prednisone-equivalent; 0 if none.",
+        help_text="Corticosteroid dose at rechallenge start, prednisone-equivalent. "
+        "Leave empty if not recorded; 0 if none.",
     )
     intervening_therapy = models.CharField(
         "Therapy since the preceding ICI course",
@@ -257,6 +353,7 @@ class RechallengeEpisode(ClinicalRecord):
     intervening_therapy_lines = models.PositiveSmallIntegerField(
         "Lines of intervening systemic therapy", default=0, validators=[MaxValueValidator(10)]
     )
+    iraes_during_rechallenge = irae_history_field("this rechallenge")
     enrolled_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the episode was enrolled and the model locked."
     )
@@ -268,7 +365,8 @@ class RechallengeEpisode(ClinicalRecord):
             models.CheckConstraint(condition=Q(ecog_at_rechallenge__lte=5), name="episode_ecog_0_5"),
             models.CheckConstraint(condition=Q(sequence_number__gte=1), name="episode_sequence_positive"),
             models.CheckConstraint(
-                condition=Q(current_prednisone_mg_per_day__gte=0), name="episode_prednisone_not_negative"
+                condition=Q(current_prednisone_mg_per_day__isnull=True) | Q(current_prednisone_mg_per_day__gte=0),
+                name="episode_prednisone_not_negative",
             ),
         ]
 
@@ -296,6 +394,8 @@ class RechallengeEpisode(ClinicalRecord):
                 errors["start_date"] = (
                     f"Rechallenge {self.sequence_number} must start after rechallenge {previous.sequence_number}."
                 )
+        if self.iraes_during_rechallenge == "no" and self.pk is not None and self.adverse_events.exists():
+            errors["iraes_during_rechallenge"] = NO_IRAES_BUT_RECORDED.format(course="this rechallenge")
         if errors:
             raise ValidationError(errors)
 
@@ -303,7 +403,7 @@ class RechallengeEpisode(ClinicalRecord):
         return reverse("clinical:episode-detail", kwargs={"pk": self.pk})
 
 
-class AdverseEvent(ClinicalRecord):
+class AdverseEvent(CaseRecord):
     """An immune-related adverse event during ICI-1 (no episode) or during a rechallenge episode."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="adverse_events")
@@ -343,11 +443,9 @@ class AdverseEvent(ClinicalRecord):
         validators=[MinValueValidator(0)],
     )
     second_line_immunosuppressant = models.CharField(max_length=30, choices=v.IMMUNOSUPPRESSANTS.choices(), blank=True)
-    steroid_refractory = models.BooleanField(
-        default=False, help_text="No improvement after 48–72 h of high-dose corticosteroids."
-    )
-    hospitalised = models.BooleanField(default=False)
-    led_to_discontinuation = models.BooleanField("Led to discontinuation", default=False)
+    steroid_refractory = yes_no_unknown_field(help_text="No improvement after 48–72 h of high-dose corticosteroids.")
+    hospitalised = yes_no_unknown_field()
+    led_to_discontinuation = yes_no_unknown_field("Led to discontinuation")
     recurrence_status = models.CharField(
         "Recurrence of a prior irAE?",
         max_length=12,
@@ -393,8 +491,22 @@ class AdverseEvent(ClinicalRecord):
             errors["second_line_immunosuppressant"] = "Name the second-line immunosuppressant."
         if self.grade == 5 and self.resolved_to_grade is not None:
             errors["resolved_to_grade"] = "A grade-5 (fatal) irAE does not resolve."
+        if "episode" not in errors and self.course_answered_no_iraes():
+            errors["episode"] = (
+                f"{'This rechallenge' if self.episode_id else 'ICI-1'} is recorded as having had no irAEs: "
+                "change that answer before adding an irAE to it."
+            )
         if errors:
             raise ValidationError(errors)
+
+    def course_answered_no_iraes(self) -> bool:
+        """Whether the course this irAE belongs to is answered "no irAEs during this course"."""
+        if self.episode_id:
+            return self.episode.iraes_during_rechallenge == "no"
+        if self.patient_id is None:  # an unsaved patient (bulk import) has no course in the database yet
+            return False
+        answers = InitialCourse.objects.filter(patient_id=self.patient_id).values_list("iraes_during_course", flat=True)
+        return "no" in answers
 
     def save(self, *args, **kwargs) -> None:
         term = v.CTCAE_TERMS.get(self.ctcae_term)
@@ -410,7 +522,7 @@ class AdverseEvent(ClinicalRecord):
         return partial(self.resolution_date, self.resolution_date_precision)
 
 
-class ResponseAssessment(ClinicalRecord):
+class ResponseAssessment(CaseRecord):
     """A tumour response assessment during a rechallenge episode."""
 
     episode = models.ForeignKey(RechallengeEpisode, on_delete=models.CASCADE, related_name="responses")
@@ -444,7 +556,7 @@ class ResponseAssessment(ClinicalRecord):
             raise ValidationError({"assessment_date": "The assessment is before the rechallenge started."})
 
 
-class FollowUp(ClinicalRecord):
+class FollowUp(CaseRecord):
     """A follow-up contact after rechallenge start."""
 
     episode = models.ForeignKey(RechallengeEpisode, on_delete=models.CASCADE, related_name="follow_ups")

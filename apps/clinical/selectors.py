@@ -6,6 +6,7 @@ reach is simply not in the queryset, so lookups answer 404 rather than 403.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from django.db.models import Model, QuerySet
@@ -13,6 +14,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.selectors import access_for_user
 
+from .derived import timeline_derived
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
 
 #: How each clinical model reaches its site; the one place scoping paths are written.
@@ -64,18 +66,53 @@ def record_get_for_user(model: type[M], *, user, pk: int) -> M:
 
 def patient_timeline(*, patient: Patient) -> dict:
     """The patient's whole case, loaded in a fixed number of queries for the patient page."""
-    course = InitialCourse.objects.filter(patient=patient).first()
+    return patient_timelines(patient_ids=[patient.pk])[patient.pk]
+
+
+def patient_timelines(*, patient_ids: Iterable[int], with_assessments: bool = True) -> dict[int, dict]:
+    """``patient_timeline`` of many patients at once, in the same fixed number of queries (an API page).
+
+    The caller has scoped the patients; each timeline has the shape ``apps.clinical.derived`` reads.
+    """
+    ids = sorted(set(patient_ids))
+    courses = {course.patient_id: course for course in InitialCourse.objects.filter(patient_id__in=ids)}
+    related = ("responses", "follow_ups", "assessments") if with_assessments else ("responses", "follow_ups")
     episodes = list(
-        RechallengeEpisode.objects.filter(patient=patient)
-        .prefetch_related("responses", "follow_ups", "assessments")
-        .order_by("sequence_number")
+        RechallengeEpisode.objects.filter(patient_id__in=ids)
+        .prefetch_related(*related)
+        .order_by("patient_id", "sequence_number")
     )
-    adverse_events = list(AdverseEvent.objects.filter(patient=patient).order_by("onset_date", "pk"))
-    return {
-        "initial_course": course,
-        "episodes": episodes,
-        "initial_adverse_events": [ae for ae in adverse_events if ae.episode_id is None],
-        "adverse_events_by_episode": {
-            episode.pk: [ae for ae in adverse_events if ae.episode_id == episode.pk] for episode in episodes
-        },
+    adverse_events = list(AdverseEvent.objects.filter(patient_id__in=ids).order_by("onset_date", "pk"))
+    timelines: dict[int, dict] = {
+        pk: {
+            "initial_course": courses.get(pk),
+            "episodes": [],
+            "initial_adverse_events": [],
+            "adverse_events_by_episode": {},
+        }
+        for pk in ids
     }
+    for episode in episodes:
+        timelines[episode.patient_id]["episodes"].append(episode)
+        timelines[episode.patient_id]["adverse_events_by_episode"][episode.pk] = []
+    for ae in adverse_events:
+        timeline = timelines[ae.patient_id]
+        if ae.episode_id is None:
+            timeline["initial_adverse_events"].append(ae)
+        elif ae.episode_id in timeline["adverse_events_by_episode"]:
+            timeline["adverse_events_by_episode"][ae.episode_id].append(ae)
+    return timelines
+
+
+def episodes_derived(*, episodes: Iterable[RechallengeEpisode]) -> dict[int, dict]:
+    """The API's ``derived`` object of each episode, by pk: the page's derivation, run on every patient of
+    ``episodes`` with all their records loaded at once (``patient_timelines``), so a page of episodes costs
+    the same few queries whatever its size."""
+    wanted = {episode.pk: episode.patient_id for episode in episodes}
+    timelines = patient_timelines(patient_ids=wanted.values(), with_assessments=False)
+    values: dict[int, dict] = {}
+    for timeline in timelines.values():
+        for pk, derived in timeline_derived(timeline)[1].items():
+            if pk in wanted:
+                values[pk] = derived.api_dict()
+    return values

@@ -31,7 +31,7 @@ from .models import (
     ResponseAssessment,
     crf_fields,
 )
-from .selectors import scoped_queryset
+from .selectors import episodes_derived, scoped_queryset
 
 TIMESTAMPS = ("is_complete", "version", "created_at", "updated_at")
 #: Each record type's name in ``registry.crf``.
@@ -218,15 +218,91 @@ class EpisodeInputSerializer(RecordInputSerializer):
         fields = ("patient", *EPISODE_FIELDS, "is_complete", "reason")
 
 
+#: What ends a time to irAE recurrence (one ``RecurrenceEventEnum`` in the schema).
+RECURRENCE_EVENTS = ["irae", "death", "censored"]
+RECURRENCE_LABELS = {
+    "any_grade": "any irAE",
+    "same_term": "an irAE of the same term as one of the preceding course",
+    "same_organ": "an irAE of the same organ as one of the preceding course",
+    "grade3_or_higher": "a grade ≥3 irAE",
+}
+
+
+class EpisodeDerivedSerializer(serializers.Serializer):
+    """Values derived from the recorded data by the same code as the patient page (``registry.derive``).
+
+    PFS1 and the treatment-free interval are in calendar months, the other times in months of
+    30.4375 days, all rounded to 2 decimals; a time that cannot be computed is null.
+    """
+
+    preceding_course = serializers.CharField(help_text='"ICI-1", or "rechallenge N" for a later rechallenge.')
+    pfs1_months = serializers.FloatField(
+        allow_null=True, help_text="PFS on the preceding course (ICI-1, or the previous rechallenge), calendar months."
+    )
+    pfs1_event = serializers.BooleanField(
+        allow_null=True, help_text="True: progression observed on the preceding course; false: censored."
+    )
+    tfi_months = serializers.FloatField(
+        allow_null=True, help_text="Treatment-free interval since the preceding course stopped, calendar months."
+    )
+    worst_prior_grade = serializers.IntegerField(help_text="Worst irAE grade of the preceding course; 0 for none.")
+    all_prior_resolved = serializers.BooleanField(
+        allow_null=True, help_text="Every irAE of the preceding course resolved to grade ≤1; null if unknown."
+    )
+    best_overall_response = serializers.CharField(
+        allow_null=True, help_text="Confirmed RECIST 1.1 or iRECIST best overall response; null before any assessment."
+    )
+    objective_response = serializers.BooleanField(help_text="CR or PR (all treated: no assessment counts as no).")
+    disease_control = serializers.BooleanField(help_text="CR, PR or SD (all treated: no assessment counts as no).")
+    response_evaluable = serializers.BooleanField(help_text="An evaluable response exists (for evaluable-only rates).")
+    pfs2_months = serializers.FloatField(
+        allow_null=True, help_text="PFS from rechallenge start, censored at the last adequate tumour assessment."
+    )
+    pfs2_event = serializers.BooleanField(allow_null=True, help_text="True: progression or death; false: censored.")
+    pfs2_last_contact_months = serializers.FloatField(
+        allow_null=True, help_text="Sensitivity variant of PFS2, censored at the last contact."
+    )
+    pfs2_last_contact_event = serializers.BooleanField(allow_null=True)
+    os_months = serializers.FloatField(allow_null=True, help_text="Overall survival from rechallenge start.")
+    os_event = serializers.BooleanField(allow_null=True, help_text="True: death; false: censored.")
+    imputed = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the values above fed by a month-precision date."
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for kind, label in RECURRENCE_LABELS.items():
+            fields[f"recurrence_{kind}"] = serializers.BooleanField(help_text=f"During the rechallenge: {label}.")
+            fields[f"recurrence_{kind}_months"] = serializers.FloatField(
+                allow_null=True, help_text=f"Time from rechallenge start to {label}, death or censoring."
+            )
+            fields[f"recurrence_{kind}_event"] = serializers.ChoiceField(
+                choices=RECURRENCE_EVENTS,
+                allow_null=True,
+                help_text="What ended that time: the irAE, death (a competing event) or censoring.",
+            )
+        return fields
+
+
 class EpisodeSerializer(RecordOutputSerializer):
-    """A rechallenge episode."""
+    """A rechallenge episode, with the values derived from its patient's records."""
 
     patient = serializers.SlugRelatedField(slug_field="registry_id", read_only=True, help_text="Registry ID.")
     site = serializers.CharField(source="patient.site.code", read_only=True, help_text="Site code.")
+    derived = serializers.SerializerMethodField(help_text="Read-only; computed from the recorded data.")
 
     class Meta:
         model = RechallengeEpisode
-        fields = ("id", "patient", "site", *EPISODE_FIELDS, "enrolled_at", *TIMESTAMPS)
+        fields = ("id", "patient", "site", *EPISODE_FIELDS, "enrolled_at", "derived", *TIMESTAMPS)
+
+    @extend_schema_field(EpisodeDerivedSerializer)
+    def get_derived(self, instance: RechallengeEpisode) -> dict[str, Any]:
+        # A list hands the values of the whole page in the context (computed at once); a single record
+        # computes its own.
+        derived = self.context.get("derived")
+        if derived is None or instance.pk not in derived:
+            derived = episodes_derived(episodes=[instance])
+        return EpisodeDerivedSerializer(derived[instance.pk]).data
 
 
 # --- Adverse event --------------------------------------------------------------------------------
@@ -246,6 +322,15 @@ class AdverseEventInputSerializer(RecordInputSerializer):
         model = AdverseEvent
         ref_name = "AdverseEvent"
         fields = ("patient", "episode", *ADVERSE_EVENT_FIELDS, "is_complete", "reason")
+        #: Yes / No / Unknown: left out or null is "unknown", never "no".
+        extra_kwargs = {
+            name: {"help_text": f"{label} true, false, or null when unknown (left out: unknown)."}
+            for name, label in (
+                ("steroid_refractory", "No improvement after 48–72 h of high-dose corticosteroids:"),
+                ("hospitalised", "Hospitalised for this irAE:"),
+                ("led_to_discontinuation", "Led to discontinuation of the ICI:"),
+            )
+        }
 
 
 class AdverseEventSerializer(RecordOutputSerializer):

@@ -1,7 +1,8 @@
 """Writes of clinical records: validate, save, audit — in one transaction, from every channel.
 
 Web forms, the API, the admin, imports and tasks all call these functions, so every path gets the
-same validation, the same site checks, the same optimistic locking and the same audit entry.
+same validation, the same site checks, the same optimistic locking and the same audit entry — and the
+same date rules (month precision → the 15th, no date after today), which ``full_clean`` applies.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from apps.core.errors import ApplicationError, ConflictError
 from apps.core.models import AuditAction, AuditChannel
 from registry.identifiers import new_registry_id
 
-from .models import Patient
+from .models import CaseRecord, Patient
 
 REASON_REQUIRED = "A reason is required to change a record that is marked complete."
 
@@ -35,6 +36,11 @@ def _check_site_write(*, user, site_id: int | None) -> None:
             field_errors={"site": ["You are not a member of this site."]},
             status=403,
         )
+
+
+def _apply_date_rules(instance: Model) -> None:
+    if isinstance(instance, CaseRecord):
+        instance.apply_mid_month_rule()
 
 
 def _validate(instance: Model, *, exclude: list[str] | None = None) -> None:
@@ -91,6 +97,7 @@ def record_update(
     before = snapshot(locked)
     for name, value in data.items():
         setattr(locked, name, value)
+    _apply_date_rules(locked)  # before the diff, so the audit shows the date that is stored
     _check_site_write(user=user, site_id=site_of(locked))  # moving a record into a foreign site
     changes = diff(before, snapshot(locked))
     if not changes:

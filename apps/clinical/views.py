@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils.text import capfirst
 
 from apps.accounts.selectors import Access, access_for_user, site_list_for_user
+from apps.assessments.display import factor_source, locked_review_criteria_text
 from apps.assessments.services import category_visible_to
 from apps.core.audit import audit_history
 from apps.core.errors import ApplicationError, ConflictError
@@ -220,10 +221,15 @@ def _assessment_view(assessment, *, show_category: bool) -> dict[str, Any]:
                 "factor": FACTOR_LABELS.get(factor.get("factor", ""), str(factor.get("factor", ""))),
                 "level": factor.get("level", ""),
                 "reason": factor.get("reason", ""),
+                "source": factor_source(factor),
             }
             for factor in factors
             if isinstance(factor, dict)
         ],
+        # Read back from the locked inputs under the locked version; hidden with the category while blinded.
+        "review_criteria": (
+            locked_review_criteria_text(assessment.inputs, assessment.model_version) if show_category else ""
+        ),
     }
 
 

@@ -29,7 +29,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Model, Q
@@ -102,13 +101,18 @@ def import_job_create(*, user, site: Site, upload: UploadedFile, run_inline: boo
     if upload.size is not None and upload.size > max_bytes:
         message = f"The file is larger than {max_bytes // (1024 * 1024)} MB; split it into smaller files."
         raise ApplicationError(message, field_errors={"file": [message]})
-    data = upload.read()
-    total = spec.count_rows(data)
+    # Counted as a stream and only up to the inline limit: a large file goes to the worker unread, so
+    # its size costs the upload request neither time nor memory (the worker counts it in full).
+    inline_max = import_inline_max_rows()
+    upload.seek(0)
+    counted = spec.count_rows_up_to(upload.file, cap=inline_max)
+    upload.seek(0)
     if run_inline is None:
-        run_inline = total <= import_inline_max_rows()
+        run_inline = counted <= inline_max
+    total = counted if counted <= inline_max else 0
     with transaction.atomic():
         job = ImportJob(site=site, uploaded_by=user, original_filename=(upload.name or "")[:200], total_rows=total)
-        job.file.save("upload.csv", ContentFile(data), save=False)
+        job.file.save("upload.csv", upload, save=False)  # copied in chunks, never whole in memory
         job.save()
         if not run_inline:
             transaction.on_commit(partial(_enqueue, job.pk), robust=True)

@@ -51,6 +51,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+#: SQLite, however it is chosen (embedded default, SQLITE_PATH or a sqlite:// DATABASE_URL): writers
+#: take the lock when their transaction starts and wait up to 20 s for it, instead of failing at once
+#: with "database is locked" halfway through a request. A wait that still times out answers 503.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
@@ -59,13 +67,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "registry.sqlite3")),
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
         }
     }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 
 # APPS
@@ -144,6 +149,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "apps.core.middleware.DatabaseBusyMiddleware",
 ]
 
 # Content Security Policy: https://django-csp.readthedocs.io/en/latest/configuration.html
@@ -219,6 +225,9 @@ SPECTACULAR_SETTINGS = {
         "StopReasonEnum": "apps.clinical.api_enums.STOP_REASONS",
         "EcogEnum": "apps.clinical.api_enums.ECOG",
         "DatePrecisionEnum": "apps.clinical.api_enums.DATE_PRECISION",
+        "IraeHistoryEnum": "apps.clinical.api_enums.IRAE_HISTORY",
+        "DecisionCategoryEnum": "apps.assessments.serializers.DECISION_CATEGORIES",
+        "RecurrenceEventEnum": "apps.clinical.serializers.RECURRENCE_EVENTS",
     },
 }
 
@@ -263,8 +272,9 @@ else:
 
 # REGISTRY
 # ------------------------------------------------------------------------------
-#: Version of the decision model evaluated at enrollment (see registry/decision/specs/).
-DECISION_MODEL_VERSION = os.environ.get("DECISION_MODEL_VERSION", "1.0")
+#: Version of the decision model evaluated at enrollment (see registry/decision/specs/). Assessments
+#: locked under an earlier version keep it: their re-assessments are evaluated under that version.
+DECISION_MODEL_VERSION = os.environ.get("DECISION_MODEL_VERSION", "1.1")
 #: Coordinators and investigators must confirm a TOTP device before reaching the registry.
 REQUIRE_OTP_FOR_REGISTRY_WIDE_ROLES = env_bool("REQUIRE_OTP_FOR_REGISTRY_WIDE_ROLES", True)
 

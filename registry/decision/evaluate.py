@@ -13,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry.decision.spec import DEFAULT_VERSION, FACTOR_LABELS, FACTOR_NAMES, ModelSpec, get_spec
+from registry.decision.spec import (
+    DEFAULT_VERSION,
+    FACTOR_LABELS,
+    FACTOR_NAMES,
+    SOURCE_NOT_RECORDED,
+    ModelSpec,
+    get_spec,
+)
 from registry.vocabularies import CTCAE_TERMS, REGIMEN_TYPES, STOP_REASONS, Vocabulary
 
 #: Worst first. "missing" ranks just below "contraindicated": an unknown irAE outcome may hide a
@@ -33,12 +40,16 @@ class InvalidInput(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PriorIraeInput:
-    """One irAE of the preceding course: worst grade, grade now (None = not recorded) and course."""
+    """One irAE of the preceding course: worst grade, grade now (None = not recorded) and course.
+
+    ``steroid_refractory=None`` means not recorded: a spec with a ``not_recorded`` rule for it (1.1) may
+    leave the factor missing; a spec without one (1.0) reads it as the 1.0 form read an unticked box.
+    """
 
     ctcae_term: str
     grade: int
     resolved_to_grade: int | None
-    steroid_refractory: bool = False
+    steroid_refractory: bool | None = False
     controlled_on_replacement: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,7 +64,12 @@ class PriorIraeInput:
 
 @dataclass(frozen=True, slots=True)
 class DecisionInputs:
-    """Everything the model reads. ``prior_iraes=None`` means not recorded; ``()`` means none."""
+    """Everything the model reads. ``prior_iraes=None`` means not recorded; ``()`` means none.
+
+    ``pfs1_event`` says how ``pfs1_months`` ended: True = progression observed, False = censored (no
+    progression seen, so the value is a lower bound), None = not recorded. Specs without a ``censored``
+    rule for PFS1 (1.0) ignore it and read every value as observed, as 1.0 always did.
+    """
 
     pfs1_months: float | None
     tfi_months: float | None
@@ -63,11 +79,13 @@ class DecisionInputs:
     current_prednisone_mg_per_day: float | None = None
     stop_reason: str | None = None
     strategy: str | None = None
+    pfs1_event: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for locking the inputs next to the assessment."""
         return {
             "pfs1_months": self.pfs1_months,
+            "pfs1_event": self.pfs1_event,
             "tfi_months": self.tfi_months,
             "progressed_on_ici1": self.progressed_on_ici1,
             "ecog": self.ecog,
@@ -99,12 +117,15 @@ class DecisionInputs:
 
 @dataclass(frozen=True, slots=True)
 class FactorResult:
-    """The level one factor reached, the points it adds and the sentence explaining why."""
+    """The level one factor reached, the points it adds, the sentence explaining why, and the
+    provenance of the rule(s) that fired (``review``, ``guideline: …``, ``inferred``; "not recorded"
+    when the spec records no provenance, as in 1.0)."""
 
     factor: str
     level: str
     reason: str
     points: int
+    source: str = SOURCE_NOT_RECORDED
 
     @property
     def label(self) -> str:
@@ -112,24 +133,36 @@ class FactorResult:
         return FACTOR_LABELS.get(self.factor, self.factor)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "level": self.level, "reason": self.reason, "points": self.points}
+        return {
+            "factor": self.factor,
+            "level": self.level,
+            "reason": self.reason,
+            "points": self.points,
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionResult:
-    """The model's output, tagged with the exact model version and hash that produced it."""
+    """The model's output, tagged with the exact model version and hash that produced it.
+
+    ``review_criteria_met`` answers "are all four favourable criteria of the review met?" beside the
+    category: True, False, or None when it cannot be decided (or the spec has no ``review_criteria``).
+    """
 
     category: str
     score: int
     factors: tuple[FactorResult, ...]
     model_version: str
     model_hash: str
+    review_criteria_met: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "category": self.category,
             "score": self.score,
             "factors": [factor.as_dict() for factor in self.factors],
+            "review_criteria_met": self.review_criteria_met,
             "model": {"version": self.model_version, "hash": self.model_hash},
         }
 
@@ -170,8 +203,10 @@ def validate(inputs: DecisionInputs) -> dict[str, str]:
     errors: dict[str, str] = {}
     _check_months(errors, "pfs1_months", inputs.pfs1_months)
     _check_months(errors, "tfi_months", inputs.tfi_months)
-    if inputs.progressed_on_ici1 is not None and not isinstance(inputs.progressed_on_ici1, bool):
-        errors["progressed_on_ici1"] = "must be true, false or not recorded"
+    for flag in ("progressed_on_ici1", "pfs1_event"):
+        value = getattr(inputs, flag)
+        if value is not None and not isinstance(value, bool):
+            errors[flag] = "must be true, false or not recorded"
 
     ecog = inputs.ecog
     if ecog is not None:
@@ -222,9 +257,10 @@ def _validate_irae(prefix: str, irae: object) -> dict[str, str]:
             errors[f"{prefix}.resolved_to_grade"] = (
                 f"grade now ({resolved}) cannot exceed the worst grade ({irae.grade})"
             )
-    for flag in ("steroid_refractory", "controlled_on_replacement"):
-        if not isinstance(getattr(irae, flag), bool):
-            errors[f"{prefix}.{flag}"] = "must be true or false"
+    if irae.steroid_refractory is not None and not isinstance(irae.steroid_refractory, bool):
+        errors[f"{prefix}.steroid_refractory"] = "must be true, false or not recorded"
+    if not isinstance(irae.controlled_on_replacement, bool):
+        errors[f"{prefix}.controlled_on_replacement"] = "must be true or false"
     if (
         irae.controlled_on_replacement is True
         and known_term
@@ -236,7 +272,7 @@ def _validate_irae(prefix: str, irae: object) -> dict[str, str]:
     return errors
 
 
-# --- evaluation ------------------------------------------------------------------------------------
+# --- evaluation --------------------------------------------------------------------------------------------
 
 
 def evaluate(inputs: DecisionInputs, spec: ModelSpec | None = None) -> DecisionResult:
@@ -252,7 +288,7 @@ def evaluate(inputs: DecisionInputs, spec: ModelSpec | None = None) -> DecisionR
         raise InvalidInput(errors)
 
     results = {
-        "pfs1": _numeric("pfs1", factors["pfs1"], inputs.pfs1_months),
+        "pfs1": _pfs1(factors["pfs1"], inputs.pfs1_months, inputs.pfs1_event),
         "tfi": _tfi(factors["tfi"], inputs.tfi_months, inputs.progressed_on_ici1),
         "ecog": _numeric("ecog", factors["ecog"], inputs.ecog),
         "prior_irae": _prior_irae(factors["prior_irae"], inputs.prior_iraes, inputs.current_prednisone_mg_per_day),
@@ -267,6 +303,7 @@ def evaluate(inputs: DecisionInputs, spec: ModelSpec | None = None) -> DecisionR
         factors=ordered,
         model_version=spec.version,
         model_hash=spec.hash,
+        review_criteria_met=review_criteria_met(inputs, spec),
     )
 
 
@@ -298,37 +335,84 @@ def format_number(value: float, cut_points: Sequence[float] = (), min_decimals: 
     return repr(float(value))
 
 
+def _source(rule: Mapping[str, Any], key: str = "source") -> str:
+    """The provenance a spec records for ``rule`` (format 1.0 records none)."""
+    return rule.get(key, SOURCE_NOT_RECORDED)
+
+
+def _missing(name: str, factor: Mapping[str, Any], reason_key: str = "missing_reason", value: str = "") -> FactorResult:
+    source_key = reason_key.replace("_reason", "_source")
+    reason = factor[reason_key].format(value=value) if value else factor[reason_key]
+    return FactorResult(name, "missing", reason, 0, _source(factor, source_key))
+
+
+def _outcome(name: str, outcome: Mapping[str, Any], reason: str) -> FactorResult:
+    return FactorResult(name, outcome["level"], reason, outcome["points"], _source(outcome))
+
+
 def _numeric(name: str, factor: Mapping[str, Any], value: float | None) -> FactorResult:
     if value is None:
-        return FactorResult(name, "missing", factor["missing_reason"], 0)
+        return _missing(name, factor)
     cuts = factor["cut_points"]
     band = factor["bands"][bisect_right(cuts, value)]
     text = format_number(value, cuts, factor["min_decimals"])
-    return FactorResult(name, band["level"], band["reason"].format(value=text), band["points"])
+    return _outcome(name, band, band["reason"].format(value=text))
+
+
+def _pfs1(factor: Mapping[str, Any], months: float | None, event: bool | None) -> FactorResult:
+    """A censored (or not-known-to-be-observed) PFS is a lower bound when the spec says how to read one.
+
+    At or above a cut-point the band holds either way; below the lowest cut the spec's "not yet known"
+    outcome applies. Without a ``censored`` section (1.0) every value is read as observed.
+    """
+    censored = factor.get("censored")
+    if months is None or censored is None or event is True:
+        return _numeric("pfs1", factor, months)
+    cuts = factor["cut_points"]
+    text = format_number(months, cuts, factor["min_decimals"])
+    index = bisect_right(cuts, months)
+    if index == 0:
+        key = "below_lowest_cut" if event is False else "event_not_recorded_below_lowest_cut"
+        outcome = censored[key]
+        return _outcome("pfs1", outcome, outcome["reason"].format(value=text))
+    band = factor["bands"][index]
+    note = censored["at_or_above_cut_note" if event is False else "event_not_recorded_note"]
+    return _outcome("pfs1", band, f"{band['reason'].format(value=text)}; {note.format(value=text)}")
 
 
 def _tfi(factor: Mapping[str, Any], months: float | None, progressed: bool | None) -> FactorResult:
     """Progression while on treatment overrides the interval; unknown progression leaves TFI missing."""
     if months is None:
-        return FactorResult("tfi", "missing", factor["missing_reason"], 0)
+        return _missing("tfi", factor)
     if progressed:
         outcome = factor["progressed_on_ici1"]
-        return FactorResult("tfi", outcome["level"], outcome["reason"], outcome["points"])
+        return _outcome("tfi", outcome, outcome["reason"])
     if progressed is None:
         text = format_number(months, factor["cut_points"], factor["min_decimals"])
-        return FactorResult("tfi", "missing", factor["progression_missing_reason"].format(value=text), 0)
+        return _missing("tfi", factor, "progression_missing_reason", text)
     return _numeric("tfi", factor, months)
 
 
 def _coded(name: str, factor: Mapping[str, Any], code: str | None, label: Any) -> FactorResult:
     if code is None:
-        return FactorResult(name, "missing", factor["missing_reason"], 0)
+        return _missing(name, factor)
     level = factor["levels_by_code"][code]
-    return FactorResult(name, level, factor["reasons"][level].format(label=label(code)), factor["points"][level])
+    source = factor["level_sources"][code] if "level_sources" in factor else SOURCE_NOT_RECORDED
+    return FactorResult(
+        name, level, factor["reasons"][level].format(label=label(code)), factor["points"][level], source
+    )
 
 
-def _irae_item(factor: Mapping[str, Any], irae: PriorIraeInput) -> tuple[str, str]:
-    """(level, reason) of one prior irAE, checking contraindications first."""
+#: One part of the prior-irAE factor: (level, reason, source).
+_Item = tuple[str, str, str]
+
+
+def _irae_items(factor: Mapping[str, Any], irae: PriorIraeInput) -> list[_Item]:
+    """The items one prior irAE contributes, checking contraindications first.
+
+    Usually one item; a grade ≥ 3 irAE whose steroid-refractoriness is not recorded (1.1) adds a
+    missing item beside its grade-based one, so a known penalty still counts.
+    """
     term = CTCAE_TERMS.get(irae.ctcae_term)
     resolved = irae.resolved_to_grade
     fields = {
@@ -338,22 +422,38 @@ def _irae_item(factor: Mapping[str, Any], irae: PriorIraeInput) -> tuple[str, st
     }
     endocrine = term.organ_category in factor["endocrine_organ_categories"]
     contra = factor["contraindications"]
+    refractory = contra["steroid_refractory"]
+
+    def item(rule: Mapping[str, Any], level: str | None = None) -> _Item:
+        return (level or rule["level"], rule["reason"].format(**fields), _source(rule))
 
     if irae.steroid_refractory:
-        return "contraindicated", contra["steroid_refractory"]["reason"].format(**fields)
+        return [item(refractory, "contraindicated")]
     term_rule = contra["terms"].get(irae.ctcae_term)
     if term_rule is not None and irae.grade >= term_rule["min_grade"]:
-        return "contraindicated", term_rule["reason"].format(**fields)
+        return [item(term_rule, "contraindicated")]
     if irae.grade >= contra["fatal"]["min_grade"]:
-        return "contraindicated", contra["fatal"]["reason"].format(**fields)
+        return [item(contra["fatal"], "contraindicated")]
     if not endocrine and irae.grade >= contra["non_endocrine"]["min_grade"]:
-        return "contraindicated", contra["non_endocrine"]["reason"].format(**fields)
+        return [item(contra["non_endocrine"], "contraindicated")]
+
+    items: list[_Item] = []
+    unknown_refractory = refractory.get("not_recorded")
+    if (
+        irae.steroid_refractory is None
+        and unknown_refractory is not None
+        and irae.grade >= unknown_refractory["min_grade"]
+        and (unknown_refractory["applies_to_endocrine"] or not endocrine)
+    ):
+        items.append(item(unknown_refractory))
 
     rules = factor["rules"]
-    if resolved is None:
-        key = "not_recorded"
-    elif endocrine and irae.controlled_on_replacement:
+    controlled = endocrine and irae.controlled_on_replacement
+    if controlled and (resolved is not None or rules["controlled_on_replacement"].get("applies_without_current_grade")):
         key = "controlled_on_replacement"
+    elif resolved is None:
+        low_grade = "not_recorded_low_grade" in rules and irae.grade <= factor["resolved_max_grade"]
+        key = "not_recorded_low_grade" if low_grade else "not_recorded"
     elif resolved > factor["resolved_max_grade"]:
         key = "unresolved"
     elif irae.grade >= 4 and endocrine:
@@ -363,7 +463,8 @@ def _irae_item(factor: Mapping[str, Any], irae: PriorIraeInput) -> tuple[str, st
         key = "grade3_vital_resolved" if vital else "grade3_non_vital_resolved"
     else:
         key = "resolved"
-    return rules[key]["level"], rules[key]["reason"].format(**fields)
+    items.append(item(rules[key]))
+    return items
 
 
 def _prior_irae(
@@ -374,41 +475,44 @@ def _prior_irae(
     A missing part scores no more than 0, but known penalties still count: otherwise recording
     one more (unknown) irAE could raise the score.
     """
-    items: list[tuple[str, str]] = []
+    items: list[_Item] = []
     if iraes is None:
-        items.append(("missing", factor["missing_reason"]))
+        items.append(("missing", factor["missing_reason"], _source(factor, "missing_source")))
     elif not iraes:
-        items.append(("favourable", factor["none_reason"]))
+        items.append(("favourable", factor["none_reason"], _source(factor, "none_source")))
     else:
-        items.extend(_irae_item(factor, irae) for irae in iraes)
+        for irae in iraes:
+            items.extend(_irae_items(factor, irae))
 
     threshold = factor["prednisone_threshold_mg_per_day"]
     prednisone = factor["prednisone"]
     if dose is None:
         rule = prednisone["not_recorded"]
-        dose_item = (rule["level"], rule["reason"])
+        dose_item = (rule["level"], rule["reason"], _source(rule))
     else:
         rule = prednisone["at_or_above" if dose >= threshold else "below"]
         texts = {"dose": format_number(dose, (threshold,), 0), "threshold": format_number(threshold, (), 0)}
-        dose_item = (rule["level"], rule["reason"].format(**texts))
+        dose_item = (rule["level"], rule["reason"].format(**texts), _source(rule))
     items.append(dose_item)
 
-    level = min((item_level for item_level, _ in items), key=_RANK.__getitem__)
-    reasons = [reason for item_level, reason in items if item_level == level]
+    level = min((item[0] for item in items), key=_RANK.__getitem__)
+    shown = [item for item in items if item[0] == level]
     points = factor["points"]
     if level == "contraindicated":
         score = points["contraindicated"]
     elif level == "missing":
-        known = [item_level for item_level, _ in items if item_level != "missing"]
-        worst_known = min(known, key=_RANK.__getitem__)
-        score = min(0, points[worst_known])
+        known = [item[0] for item in items if item[0] != "missing"]
+        worst_known = min(known, key=_RANK.__getitem__) if known else None
+        score = min(0, points[worst_known]) if worst_known else 0
         if score < 0:
-            reasons.extend(reason for item_level, reason in items if item_level == worst_known)
+            shown.extend(item for item in items if item[0] == worst_known)
     else:
         score = points[level]
-    if dose is None and level != "contraindicated" and dose_item[1] not in reasons:
-        reasons.append(dose_item[1])
-    return FactorResult("prior_irae", level, _sentence(reasons), score)
+    if dose is None and level != "contraindicated" and all(item[1] != dose_item[1] for item in shown):
+        shown.append(dose_item)
+    reasons = [item[1] for item in shown]
+    sources = "; ".join(dict.fromkeys(part for item in shown for part in item[2].split("; ")))
+    return FactorResult("prior_irae", level, _sentence(reasons), score, sources)
 
 
 def _sentence(parts: list[str]) -> str:
@@ -417,3 +521,65 @@ def _sentence(parts: list[str]) -> str:
         part[:1].upper() + part[1:] if index == 0 else part[:1].lower() + part[1:] for index, part in enumerate(parts)
     ]
     return "; ".join(clauses)
+
+
+# --- the review's four criteria -------------------------------------------------------------------
+
+
+def _all(answers: Sequence[bool | None]) -> bool | None:
+    """Three-valued AND: one known failure decides; otherwise an unknown leaves it undecided."""
+    if any(answer is False for answer in answers):
+        return False
+    if any(answer is None for answer in answers):
+        return None
+    return True
+
+
+def _irae_meets(irae: PriorIraeInput, max_grade: int) -> bool | None:
+    if irae.resolved_to_grade is not None:
+        return irae.resolved_to_grade <= max_grade
+    if irae.grade <= max_grade:
+        return True  # its current grade cannot exceed its worst grade
+    if irae.controlled_on_replacement:
+        return False  # still needs hormone replacement: CTCAE grade 2
+    return None
+
+
+def review_criteria_met(inputs: DecisionInputs, spec: ModelSpec) -> bool | None:
+    """Whether all four favourable criteria of the review hold (None: undecided, or no criteria in spec).
+
+    PFS1 ≥ 6 months (a censored value counts once it reaches the cut), TFI ≥ 6 months, ECOG ≤ 1,
+    and every prior irAE at grade ≤ 1 now (none at all meets it).
+    """
+    criteria = spec.data.get("review_criteria")
+    if criteria is None:
+        return None
+    pfs1 = inputs.pfs1_months
+    if pfs1 is None:
+        pfs1_met = None
+    elif pfs1 >= criteria["pfs1_min_months"]:
+        pfs1_met = True
+    else:
+        pfs1_met = False if inputs.pfs1_event is True else None
+    tfi = inputs.tfi_months
+    tfi_met = None if tfi is None else tfi >= criteria["tfi_min_months"]
+    ecog_met = None if inputs.ecog is None else inputs.ecog <= criteria["ecog_max"]
+    iraes = inputs.prior_iraes
+    if iraes is None:
+        irae_met = None
+    else:
+        irae_met = _all([_irae_meets(irae, criteria["irae_resolved_max_grade"]) for irae in iraes])
+    return _all([pfs1_met, tfi_met, ecog_met, irae_met])
+
+
+def locked_review_criteria_met(inputs: Mapping[str, Any], version: str) -> bool | None:
+    """The review criteria of a locked assessment, read from its stored inputs under its model version.
+
+    None when that version does not assess them (1.0), is not shipped, or the stored inputs cannot be
+    read back; the locked assessment itself is never changed.
+    """
+    try:
+        spec = get_spec(version)
+        return review_criteria_met(DecisionInputs.from_dict(inputs), spec)
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -22,7 +22,22 @@ from typing import Any, NoReturn
 
 from registry.vocabularies import CTCAE_TERMS, ORGAN_CATEGORIES, REGIMEN_TYPES, STOP_REASONS, Vocabulary
 
-DEFAULT_VERSION = "1.0"
+DEFAULT_VERSION = "1.1"
+
+#: Formats a specification document can declare with its top-level ``"format"`` key. A document without
+#: the key is format 1.0 (``v1.json``, whose bytes are locked by stored assessments). Format 1.1 adds the
+#: provenance of every rule, the input reading (``"inputs"``), censored PFS, the review criteria and the
+#: missing-data rules; every new behaviour of the evaluator is gated on one of these sections.
+SPEC_FORMATS: tuple[str, ...] = ("1.0", "1.1")
+
+#: What a rule's provenance reads as when its specification records none (format 1.0).
+SOURCE_NOT_RECORDED = "not recorded"
+
+#: How a format-1.0 specification reads its inputs: months of 30.4375 days, and the legacy defaults
+#: (prednisone not recorded = 0 mg/day, irAE history not answered = no irAEs).
+LEGACY_INPUTS: Mapping[str, str] = MappingProxyType({"months": "days", "missing": "legacy"})
+INPUT_MONTHS = ("calendar", "days")
+INPUT_MISSING = ("missing", "legacy")
 
 #: Factors of the model, in the order results list them.
 FACTOR_NAMES: tuple[str, ...] = ("pfs1", "tfi", "ecog", "prior_irae", "stop_reason", "strategy")
@@ -110,6 +125,22 @@ class ModelSpec:
     def key_factors(self) -> tuple[str, ...]:
         return tuple(self.data["key_factors"])
 
+    @property
+    def format(self) -> str:
+        """The document format (``"1.0"`` when the document does not declare one)."""
+        return self.data.get("format", "1.0")
+
+    @property
+    def inputs(self) -> Mapping[str, str]:
+        """How inputs are read for this version: ``months`` (``calendar``, or ``days``: days / 30.4375) and
+        ``missing`` (``missing``: not recorded stays None; ``legacy``: the 1.0 defaults)."""
+        return self.data.get("inputs", LEGACY_INPUTS)
+
+    @property
+    def has_provenance(self) -> bool:
+        """Whether every rule of this version records its source (format 1.1 and later)."""
+        return "sources" in self.data
+
 
 def available_versions() -> tuple[str, ...]:
     """Versions shipped in ``specs/``, oldest first."""
@@ -165,15 +196,26 @@ def _thaw(value: Any) -> Any:
 
 # --- structural validation -------------------------------------------------------------------------
 
+_GUIDELINE_PREFIX = "guideline: "
+
 
 class _Checker:
-    """Walks a spec document and raises ``ValueError`` naming the offending path."""
+    """Walks a spec document and raises ``ValueError`` naming the offending path.
 
-    def __init__(self, version: str) -> None:
+    ``sources`` is the document's provenance glossary (format 1.1): when it is set, every rule must
+    carry a ``source`` naming entries of it, and ``prov(...)`` turns provenance keys into required keys.
+    """
+
+    def __init__(self, version: str, sources: frozenset[str] | None = None) -> None:
         self.version = version
+        self.sources = sources
 
     def fail(self, path: str, message: str) -> NoReturn:
         raise ValueError(f"model spec {self.version!r}: {path}: {message}")
+
+    def prov(self, *keys: str) -> tuple[str, ...]:
+        """``keys`` when the document records provenance, else nothing."""
+        return keys if self.sources is not None else ()
 
     def mapping(self, value: Any, path: str, required: Iterable[str], optional: Iterable[str] = ()) -> Mapping:
         if not isinstance(value, Mapping):
@@ -205,10 +247,14 @@ class _Checker:
             self.fail(path, f"level must be one of {', '.join(allowed)}, not {value!r}")
         return value
 
-    def template(self, value: Any, path: str, fields: Iterable[str] = ()) -> str:
-        """Reason templates may only use the named placeholders, with no attribute or index access."""
+    def text(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not value.strip():
             self.fail(path, "must be a non-empty string")
+        return value
+
+    def template(self, value: Any, path: str, fields: Iterable[str] = ()) -> str:
+        """Reason templates may only use the named placeholders, with no attribute or index access."""
+        self.text(value, path)
         fields = frozenset(fields)
         try:
             parsed = list(string.Formatter().parse(value))
@@ -221,6 +267,23 @@ class _Checker:
                 allowed = ", ".join(f"{{{item}}}" for item in sorted(fields)) or "no placeholders"
                 self.fail(path, f"placeholder {{{name}}} is not allowed here (allowed: {allowed})")
         return value
+
+    def source(self, value: Any, path: str) -> str:
+        """A provenance: one or more glossary entries joined by "; " (e.g. ``guideline: ASCO 2021``)."""
+        self.text(value, path)
+        for part in value.split("; "):
+            if self.sources is None or part not in self.sources:
+                known = ", ".join(sorted(self.sources or ())) or "none"
+                self.fail(path, f"source {part!r} is not in the spec's sources (known: {known})")
+        return value
+
+    def sources_of(self, value: Mapping[str, Any], path: str, *keys: str) -> None:
+        """Check the provenance keys present in ``value`` (their presence is checked by ``mapping``)."""
+        for key in keys:
+            if key in value:
+                self.source(value[key], f"{path}.{key}")
+        if "note" in value:
+            self.text(value["note"], f"{path}.note")
 
     def points(self, value: Any, path: str, levels: tuple[str, ...]) -> Mapping[str, int]:
         self.mapping(value, path, levels)
@@ -240,14 +303,34 @@ def validate_spec(data: Any) -> None:
     version = data.get("version")
     if not isinstance(version, str) or not version.strip():
         raise ValueError("model spec: version must be a non-empty string")
+    spec_format = data.get("format", "1.0")
+    if "format" in data and spec_format not in SPEC_FORMATS[1:]:
+        raise ValueError(
+            f"model spec {version!r}: format must be one of {', '.join(SPEC_FORMATS[1:])} (or absent for 1.0)"
+        )
+    provenance = spec_format != "1.0"
     check = _Checker(version)
-    check.mapping(data, "spec", ("version", "category_thresholds", "key_factors", "factors"), ("title", "source"))
+    if provenance:
+        check.sources = _check_glossary(check, data.get("sources"))
+    check.mapping(
+        data,
+        "spec",
+        ("version", "category_thresholds", "key_factors", "factors", *check.prov("format", "sources", "inputs")),
+        ("title", "source", *check.prov("note", "review_criteria")),
+    )
+    if provenance:
+        _check_inputs(check, data["inputs"])
+        if "review_criteria" in data:
+            _check_review_criteria(check, data["review_criteria"])
 
-    thresholds = check.mapping(data["category_thresholds"], "category_thresholds", ("favourable", "intermediate"))
+    thresholds = check.mapping(
+        data["category_thresholds"], "category_thresholds", ("favourable", "intermediate", *check.prov("source"))
+    )
     favourable = check.integer(thresholds["favourable"], "category_thresholds.favourable")
     intermediate = check.integer(thresholds["intermediate"], "category_thresholds.intermediate")
     if favourable <= intermediate:
         check.fail("category_thresholds", "favourable must be above intermediate")
+    check.sources_of(thresholds, "category_thresholds", "source")
 
     keys = data["key_factors"]
     if not isinstance(keys, list | tuple) or not keys or len(set(keys)) != len(keys):
@@ -264,17 +347,71 @@ def validate_spec(data: Any) -> None:
         _check_coded(check, name, factors[name], vocabulary)
 
 
-def _check_outcome(check: _Checker, value: Any, path: str, fields: Iterable[str] = ()) -> None:
-    check.mapping(value, path, ("level", "points", "reason"))
-    check.level(value["level"], f"{path}.level")
+def _check_glossary(check: _Checker, glossary: Any) -> frozenset[str]:
+    """The provenance glossary: ``review``, ``inferred`` and ``guideline: <name>`` entries, each explained."""
+    if not isinstance(glossary, Mapping) or not glossary:
+        check.fail("sources", "must be an object naming each source (review, inferred, guideline: …)")
+    for required in ("review", "inferred"):
+        if required not in glossary:
+            check.fail("sources", f"missing key(s) {required}")
+    for key, text in glossary.items():
+        if key not in ("review", "inferred") and not (
+            isinstance(key, str) and key.startswith(_GUIDELINE_PREFIX) and key[len(_GUIDELINE_PREFIX) :].strip()
+        ):
+            check.fail("sources", f"{key!r} is not review, inferred or 'guideline: <name>'")
+        check.text(text, f"sources.{key}")
+    return frozenset(glossary)
+
+
+def _check_inputs(check: _Checker, inputs: Any) -> None:
+    check.mapping(inputs, "inputs", ("months", "missing"), ("note",))
+    if inputs["months"] not in INPUT_MONTHS:
+        check.fail("inputs.months", f"must be one of {', '.join(INPUT_MONTHS)}")
+    if inputs["missing"] not in INPUT_MISSING:
+        check.fail("inputs.missing", f"must be one of {', '.join(INPUT_MISSING)}")
+    check.sources_of(inputs, "inputs")
+
+
+def _check_review_criteria(check: _Checker, criteria: Any) -> None:
+    path = "review_criteria"
+    keys = ("pfs1_min_months", "tfi_min_months", "ecog_max", "irae_resolved_max_grade", "source")
+    check.mapping(criteria, path, keys, ("note",))
+    for key in ("pfs1_min_months", "tfi_min_months"):
+        if check.number(criteria[key], f"{path}.{key}") <= 0:
+            check.fail(f"{path}.{key}", "must be positive")
+    check.integer(criteria["ecog_max"], f"{path}.ecog_max", 0, 4)
+    check.integer(criteria["irae_resolved_max_grade"], f"{path}.irae_resolved_max_grade", 0, 4)
+    check.sources_of(criteria, path, "source")
+
+
+_OUTCOME_KEYS = ("level", "points", "reason")
+
+
+def _check_outcome(
+    check: _Checker, value: Any, path: str, fields: Iterable[str] = (), levels: Iterable[str] = _SCORED_LEVELS
+) -> None:
+    check.mapping(value, path, (*_OUTCOME_KEYS, *check.prov("source", "points_source")), check.prov("note"))
+    level = check.level(value["level"], f"{path}.level", levels)
     check.integer(value["points"], f"{path}.points")
+    if level == "missing" and value["points"] != 0:
+        check.fail(f"{path}.points", "a missing outcome scores 0")
     check.template(value["reason"], f"{path}.reason", fields)
+    check.sources_of(value, path, "source", "points_source")
 
 
 def _check_numeric(check: _Checker, name: str, factor: Any) -> None:
     path = f"factors.{name}"
     optional = ("progressed_on_ici1", "progression_missing_reason") if name == "tfi" else ()
-    check.mapping(factor, path, ("direction", "min_decimals", "cut_points", "bands", "missing_reason"), optional)
+    provenance = check.prov("cut_point_sources", "missing_source")
+    if name == "tfi":
+        provenance += check.prov("progression_missing_source")
+    censoring = check.prov("censored") if name == "pfs1" else ()
+    check.mapping(
+        factor,
+        path,
+        ("direction", "min_decimals", "cut_points", "bands", "missing_reason", *provenance),
+        (*optional, *censoring),
+    )
     if factor["direction"] not in ("higher_is_better", "lower_is_better"):
         check.fail(f"{path}.direction", "must be higher_is_better or lower_is_better")
     check.integer(factor["min_decimals"], f"{path}.min_decimals", 0, 3)
@@ -285,6 +422,12 @@ def _check_numeric(check: _Checker, name: str, factor: Any) -> None:
         check.number(cut, f"{path}.cut_points[{index}]")
     if any(low >= high for low, high in itertools.pairwise(cuts)):
         check.fail(f"{path}.cut_points", "must be strictly increasing")
+    if "cut_point_sources" in factor:
+        sources = factor["cut_point_sources"]
+        if not isinstance(sources, list | tuple) or len(sources) != len(cuts):
+            check.fail(f"{path}.cut_point_sources", "must give one source per cut-point")
+        for index, source in enumerate(sources):
+            check.source(source, f"{path}.cut_point_sources[{index}]")
     bands = factor["bands"]
     if not isinstance(bands, list | tuple) or len(bands) != len(cuts) + 1:
         check.fail(f"{path}.bands", f"must list {len(cuts) + 1} bands, one per interval between cut-points")
@@ -295,6 +438,7 @@ def _check_numeric(check: _Checker, name: str, factor: Any) -> None:
         if _LEVEL_RANK[worse["level"]] > _LEVEL_RANK[better["level"]] or worse["points"] > better["points"]:
             check.fail(f"{path}.bands", f"a better value must never get a worse level or fewer points ({name})")
     check.template(factor["missing_reason"], f"{path}.missing_reason")
+    check.sources_of(factor, path, "missing_source", "progression_missing_source")
     if name == "tfi":
         if "progressed_on_ici1" not in factor or "progression_missing_reason" not in factor:
             check.fail(path, "tfi needs progressed_on_ici1 and progression_missing_reason")
@@ -304,6 +448,32 @@ def _check_numeric(check: _Checker, name: str, factor: Any) -> None:
         if progressed["points"] > worst["points"] or _LEVEL_RANK[progressed["level"]] > _LEVEL_RANK[worst["level"]]:
             check.fail(f"{path}.progressed_on_ici1", "progression on treatment must not beat the worst band")
         check.template(factor["progression_missing_reason"], f"{path}.progression_missing_reason", ("value",))
+    if "censored" in factor:
+        _check_censored(check, factor, f"{path}.censored")
+
+
+def _check_censored(check: _Checker, factor: Mapping[str, Any], path: str) -> None:
+    """A censored value is a lower bound: below the lowest cut it may score no less than an observed
+    value there (no progression was seen) and no more than the next band (the cut is not reached)."""
+    if factor["direction"] != "higher_is_better":
+        check.fail(path, "censoring is a lower bound and needs direction higher_is_better")
+    keys = ("below_lowest_cut", "event_not_recorded_below_lowest_cut")
+    notes = ("at_or_above_cut_note", "event_not_recorded_note")
+    censored = check.mapping(factor["censored"], path, (*keys, *notes), ("note",))
+    lowest, above = factor["bands"][0], factor["bands"][1]
+    for key in keys:
+        outcome = censored[key]
+        _check_outcome(check, outcome, f"{path}.{key}", ("value",), (*_SCORED_LEVELS, "missing"))
+        if outcome["level"] == "missing":
+            continue
+        rank, points = _LEVEL_RANK[outcome["level"]], outcome["points"]
+        if not (_LEVEL_RANK[lowest["level"]] <= rank <= _LEVEL_RANK[above["level"]]):
+            check.fail(f"{path}.{key}", "must rank between the lowest band and the band above it")
+        if not lowest["points"] <= points <= above["points"]:
+            check.fail(f"{path}.{key}", "must score between the lowest band and the band above it")
+    for key in notes:
+        check.template(censored[key], f"{path}.{key}", ("value",))
+    check.sources_of(censored, path)
 
 
 def _check_prior_irae(check: _Checker, factor: Any) -> None:
@@ -322,7 +492,16 @@ def _check_prior_irae(check: _Checker, factor: Any) -> None:
             "prednisone",
             "none_reason",
             "missing_reason",
+            *check.prov(
+                "points_source",
+                "resolved_max_grade_source",
+                "prednisone_threshold_source",
+                "organ_categories_source",
+                "none_source",
+                "missing_source",
+            ),
         ),
+        check.prov("prednisone_threshold_note"),
     )
     check.points(factor["points"], f"{path}.points", (*_SCORED_LEVELS, "contraindicated"))
     check.integer(factor["resolved_max_grade"], f"{path}.resolved_max_grade", 0, 4)
@@ -335,13 +514,34 @@ def _check_prior_irae(check: _Checker, factor: Any) -> None:
         for organ in organs:
             if organ not in ORGAN_CATEGORIES:
                 check.fail(f"{path}.{key}", f"{organ!r} is not an organ category")
+    check.sources_of(
+        factor,
+        path,
+        "points_source",
+        "resolved_max_grade_source",
+        "prednisone_threshold_source",
+        "organ_categories_source",
+        "none_source",
+        "missing_source",
+    )
+    if "prednisone_threshold_note" in factor:
+        check.text(factor["prednisone_threshold_note"], f"{path}.prednisone_threshold_note")
 
     contra_path = f"{path}.contraindications"
     contra = check.mapping(
         factor["contraindications"], contra_path, ("steroid_refractory", "terms", "fatal", "non_endocrine")
     )
-    check.mapping(contra["steroid_refractory"], f"{contra_path}.steroid_refractory", ("reason",))
-    check.template(contra["steroid_refractory"]["reason"], f"{contra_path}.steroid_refractory.reason", _IRAE_FIELDS)
+    refractory_path = f"{contra_path}.steroid_refractory"
+    refractory = check.mapping(
+        contra["steroid_refractory"],
+        refractory_path,
+        ("reason", *check.prov("source")),
+        check.prov("note", "not_recorded"),
+    )
+    check.template(refractory["reason"], f"{refractory_path}.reason", _IRAE_FIELDS)
+    check.sources_of(refractory, refractory_path, "source")
+    if "not_recorded" in refractory:
+        _check_refractory_not_recorded(check, refractory["not_recorded"], f"{refractory_path}.not_recorded")
     terms = contra["terms"]
     if not isinstance(terms, Mapping):
         check.fail(f"{contra_path}.terms", "must be an object")
@@ -352,34 +552,68 @@ def _check_prior_irae(check: _Checker, factor: Any) -> None:
     for key in ("fatal", "non_endocrine"):
         _check_grade_rule(check, contra[key], f"{contra_path}.{key}")
 
-    rules = check.mapping(factor["rules"], f"{path}.rules", _IRAE_RULES)
-    for key in _IRAE_RULES:
-        rule = check.mapping(rules[key], f"{path}.rules.{key}", ("level", "reason"))
+    rule_keys = (*_IRAE_RULES, *check.prov("not_recorded_low_grade"))
+    rules = check.mapping(factor["rules"], f"{path}.rules", rule_keys)
+    for key in rule_keys:
+        rule_path = f"{path}.rules.{key}"
+        optional = check.prov("note")
+        if key == "controlled_on_replacement":
+            optional += check.prov("applies_without_current_grade")
+        rule = check.mapping(rules[key], rule_path, ("level", "reason", *check.prov("source")), optional)
         allowed = ("missing",) if key == "not_recorded" else _SCORED_LEVELS
-        check.level(rule["level"], f"{path}.rules.{key}.level", allowed)
-        check.template(rule["reason"], f"{path}.rules.{key}.reason", _IRAE_FIELDS)
+        check.level(rule["level"], f"{rule_path}.level", allowed)
+        check.template(rule["reason"], f"{rule_path}.reason", _IRAE_FIELDS)
+        check.sources_of(rule, rule_path, "source")
+        if "applies_without_current_grade" in rule and not isinstance(rule["applies_without_current_grade"], bool):
+            check.fail(f"{rule_path}.applies_without_current_grade", "must be true or false")
 
     prednisone = check.mapping(factor["prednisone"], f"{path}.prednisone", ("at_or_above", "below", "not_recorded"))
     for key in ("at_or_above", "below", "not_recorded"):
-        rule = check.mapping(prednisone[key], f"{path}.prednisone.{key}", ("level", "reason"))
-        check.level(rule["level"], f"{path}.prednisone.{key}.level")
+        rule_path = f"{path}.prednisone.{key}"
+        rule = check.mapping(prednisone[key], rule_path, ("level", "reason", *check.prov("source")), check.prov("note"))
+        # Not recorded may be "missing" (1.1: not recorded is not 0 mg/day) or a scored level (1.0).
+        allowed = (*_SCORED_LEVELS, "missing") if key == "not_recorded" else _SCORED_LEVELS
+        check.level(rule["level"], f"{rule_path}.level", allowed)
         fields = () if key == "not_recorded" else ("dose", "threshold")
-        check.template(rule["reason"], f"{path}.prednisone.{key}.reason", fields)
+        check.template(rule["reason"], f"{rule_path}.reason", fields)
+        check.sources_of(rule, rule_path, "source")
     if _LEVEL_RANK[prednisone["at_or_above"]["level"]] > _LEVEL_RANK[prednisone["below"]["level"]]:
         check.fail(f"{path}.prednisone", "a dose at or above the threshold must not beat a lower dose")
     check.template(factor["none_reason"], f"{path}.none_reason")
     check.template(factor["missing_reason"], f"{path}.missing_reason")
 
 
+def _check_refractory_not_recorded(check: _Checker, rule: Any, path: str) -> None:
+    """Unknown steroid-refractoriness: a missing item for irAEs from ``min_grade`` on."""
+    check.mapping(rule, path, ("min_grade", "applies_to_endocrine", "level", "reason", "source"), ("note",))
+    check.integer(rule["min_grade"], f"{path}.min_grade", 1, 5)
+    if not isinstance(rule["applies_to_endocrine"], bool):
+        check.fail(f"{path}.applies_to_endocrine", "must be true or false")
+    check.level(rule["level"], f"{path}.level", ("missing",))
+    check.template(rule["reason"], f"{path}.reason", _IRAE_FIELDS)
+    check.sources_of(rule, path, "source")
+
+
 def _check_grade_rule(check: _Checker, rule: Any, path: str) -> None:
-    check.mapping(rule, path, ("min_grade", "reason"))
+    check.mapping(rule, path, ("min_grade", "reason", *check.prov("source")), check.prov("note"))
     check.integer(rule["min_grade"], f"{path}.min_grade", 1, 5)
     check.template(rule["reason"], f"{path}.reason", _IRAE_FIELDS)
+    check.sources_of(rule, path, "source")
 
 
 def _check_coded(check: _Checker, name: str, factor: Any, vocabulary: Vocabulary) -> None:
     path = f"factors.{name}"
-    check.mapping(factor, path, ("points", "levels_by_code", "reasons", "missing_reason"))
+    check.mapping(
+        factor,
+        path,
+        (
+            "points",
+            "levels_by_code",
+            "reasons",
+            "missing_reason",
+            *check.prov("points_source", "level_sources", "missing_source"),
+        ),
+    )
     check.points(factor["points"], f"{path}.points", _SCORED_LEVELS)
     by_code = factor["levels_by_code"]
     if not isinstance(by_code, Mapping) or not by_code:
@@ -388,7 +622,12 @@ def _check_coded(check: _Checker, name: str, factor: Any, vocabulary: Vocabulary
         if code not in vocabulary:
             check.fail(f"{path}.levels_by_code", f"{code!r} is not a code of {vocabulary.name}")
         check.level(level, f"{path}.levels_by_code.{code}")
+    if "level_sources" in factor:
+        check.mapping(factor["level_sources"], f"{path}.level_sources", tuple(by_code))
+        for code in by_code:
+            check.source(factor["level_sources"][code], f"{path}.level_sources.{code}")
     reasons = check.mapping(factor["reasons"], f"{path}.reasons", _SCORED_LEVELS)
     for level in _SCORED_LEVELS:
         check.template(reasons[level], f"{path}.reasons.{level}", ("label",))
     check.template(factor["missing_reason"], f"{path}.missing_reason")
+    check.sources_of(factor, path, "points_source", "missing_source")

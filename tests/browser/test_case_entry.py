@@ -3,9 +3,10 @@
 Only the start page is reached by URL; every other page is reached by clicking the links and buttons a
 person would use (patient list → patient page → "Add …" links → Save → back on the patient page). The
 case: a patient, the ICI-1 course with a month-only start date, two irAEs of ICI-1, a rechallenge
-episode (first refused for starting before ICI-1 stopped), two response assessments, a follow-up, and
-the enrollment that locks the decision-model assessment. The patient page must then show all of it,
-with derived values computed from the dates typed here, and the episode's history its audit entries.
+episode (first refused for starting before ICI-1 stopped), its enrollment (confirmed on the page that
+shows the model's inputs, before any outcome) that locks the decision-model assessment, two response
+assessments and a follow-up. The patient page must then show all of it, with derived values computed
+from the dates typed here, and the episode's history its audit entries.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     page.select_option("#id_resolved_to_grade", "0")
     page.select_option("#id_management", "corticosteroids")
     page.fill("#id_peak_prednisone_mg_per_day", "60")
-    page.check("#id_led_to_discontinuation")
+    page.select_option("#id_steroid_refractory", "no")
+    page.select_option("#id_hospitalised", "unknown")
+    page.select_option("#id_led_to_discontinuation", "yes")
     _save(page)
 
     _follow(page, course_card.get_by_role("link", name="Add irAE"))
@@ -124,6 +127,8 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     page.fill("#id_onset_date", "2023-04-12")
     page.select_option("#id_resolved_to_grade", "1")
     page.select_option("#id_management", "hormone_replacement")
+    for answer in ("#id_steroid_refractory", "#id_hospitalised", "#id_led_to_discontinuation"):
+        page.select_option(answer, "no")
     _save(page)
     assert AdverseEvent.objects.filter(patient=patient, episode=None).count() == 2
 
@@ -153,6 +158,15 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     episode_card = page.locator("li.card.episode")
     expect(episode_card).to_have_count(1)
 
+    # --- enrollment, before any outcome: the inputs are shown, then confirmed and locked -------------
+    _follow(page, episode_card.get_by_role("link", name=re.compile("Enroll and lock")))
+    expect(page.locator("h1")).to_have_text(f"Enroll rechallenge 1 of patient {registry_id}")
+    expect(page.locator("main")).to_contain_text("Inputs the model will lock")
+    expect(page.locator("main")).not_to_contain_text("retrospective")
+    _save(page, "Confirm and lock the assessment")
+    expect(page.locator("main")).to_contain_text("Episode enrolled. Decision model 1.0 locked: Favourable.")
+    expect(episode_card.get_by_role("link", name=re.compile("Enroll"))).to_have_count(0)
+
     # --- two responses and a follow-up ---------------------------------------------------------------
     for date, category in (("2024-06-03", "SD"), ("2024-08-05", "PR")):
         _follow(page, episode_card.get_by_role("link", name="Add response"))
@@ -168,11 +182,6 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     page.fill("#id_last_known_alive_date", "2024-10-01")
     _save(page)
     expect(page.locator("main")).to_contain_text("Saved follow-up of 2024-10-01.")
-
-    # --- enrollment locks the decision-model assessment ----------------------------------------------
-    _save(page, "Enroll and lock the decision-model assessment")
-    expect(page.locator("main")).to_contain_text("Episode enrolled. Decision model 1.0 locked: Favourable.")
-    expect(episode_card.get_by_role("button", name=re.compile("Enroll"))).to_have_count(0)
 
     # --- what the patient timeline shows -------------------------------------------------------------
     expect(page.locator("h1")).to_have_text(f"Patient {registry_id}")
@@ -198,8 +207,9 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     assert tfi == f"{TFI_MONTHS:.1f} months", tfi  # ICI-1 stop known to the day: not imputed
     assert _derived(episode_card, "Worst irAE grade during ICI-1") == "Grade 2"
     assert _derived(episode_card, "All irAEs of ICI-1 resolved to grade ≤1") == "Yes"
-    assert _derived(episode_card, "Best overall response") == "PR – Partial response"
-    assert _derived(episode_card, "Objective response (ORR)") == "Yes"
+    # SD 62 days in, then a PR that no later scan confirms: the best overall response is SD.
+    assert _derived(episode_card, "Best overall response").startswith("SD – Stable disease")
+    assert _derived(episode_card, "Objective response (ORR, all treated)").startswith("No")
 
     assessment = episode_card.locator("section.assessments")
     expect(assessment.locator("strong")).to_have_text("Favourable")
@@ -232,6 +242,7 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     from apps.assessments.models import Assessment
 
     assessment = Assessment.objects.get(episode__patient__registry_id=registry_id)
-    expect(enrolled).to_contain_text(f"Enrolled; decision model 1.0 locked (assessment #{assessment.pk}).")
+    reason = f"Enrolled prospectively; decision model 1.0 locked (assessment #{assessment.pk})."
+    expect(enrolled).to_contain_text(reason)
     _follow(page, page.get_by_role("link", name="Back to the patient page"))
     expect(page.locator("h1")).to_have_text(f"Patient {registry_id}")

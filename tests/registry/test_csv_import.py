@@ -219,3 +219,45 @@ def test_errors_read_as_row_and_column():
     error = spec.CellError(7, "irae2_grade", "9", "Not a code.")
     assert str(error) == "row 7, column irae2_grade: Not a code."
     assert str(spec.CellError(0, "", "", "The file is empty.")) == "file: The file is empty."
+
+
+# --- Missing stays missing ----------------------------------------------------------------------------
+
+
+def test_yes_no_unknown_cells_read_unknown_as_none_and_blank_as_left_out():
+    parsed = spec.parse_row(
+        2, row(irae1_steroid_refractory="Unknown", irae1_hospitalised="no", irae1_led_to_discontinuation="")
+    )
+    irae = parsed.records[(Record.PRIOR_IRAE, 1)]
+    assert irae["steroid_refractory"] is None
+    assert irae["hospitalised"] is False
+    assert "led_to_discontinuation" not in irae
+    assert parsed.errors == []
+
+
+def test_the_irae_history_answers_are_columns_of_ici1_and_of_the_episode():
+    parsed = spec.parse_row(2, row(ici1_iraes="YES", episode_iraes="unknown"))
+    assert parsed.records[COURSE]["iraes_during_course"] == "yes"
+    assert parsed.records[EPISODE]["iraes_during_rechallenge"] == "unknown"
+    [error] = spec.parse_row(2, row(ici1_iraes="none")).errors
+    assert error.column == "ici1_iraes" and "yes, no, unknown" in error.message
+
+
+def test_an_empty_prednisone_cell_is_left_out_not_read_as_zero():
+    parsed = spec.parse_row(2, row(episode_prednisone=""))
+    assert "current_prednisone_mg_per_day" not in parsed.records[EPISODE]
+
+
+def test_ici1_answered_no_irae_with_an_irae_in_the_row_is_an_error_of_the_answer():
+    errors = spec.parse_file(csv_bytes([row(ici1_iraes="no")])).errors
+    assert messages(errors) == [(2, "ici1_iraes", "irAEs of ICI-1 are in this row: the answer cannot be 'no'.")]
+    rows = three_rows()
+    rows[2]["ici1_iraes"] = "no"  # MRN-2 has no irAE columns filled
+    assert spec.parse_file(csv_bytes(rows)).errors == []
+
+
+def test_the_template_and_documentation_carry_the_new_columns():
+    assert {"ici1_iraes", "episode_iraes"} <= set(spec.HEADER)
+    documented = {column.name: column for column in spec.documented_columns()}
+    assert "0 if no corticosteroid" in documented["episode_prednisone"].note
+    assert "unknown" in spec.KIND_FORMATS[spec.Kind.BOOLEAN]

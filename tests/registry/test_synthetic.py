@@ -1,13 +1,14 @@
 """The synthetic cohort generator (registry/synthetic.py): deterministic, consistent, near the published figures.
 
 No database: run with ``pytest -p no:django``. The published bands are computed with the same
-derived-variable functions the registry reports use (registry/derive.py), and Kaplan–Meier
-medians with lifelines.
+derived-variable functions the registry reports use (``registry.derive.derive_patient`` over
+``registry.cohort_records``), Kaplan–Meier medians and Cox hazard ratios with lifelines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import statistics
@@ -17,35 +18,33 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from lifelines import KaplanMeierFitter
+from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from registry import vocabularies as v
-from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision, PartialDate
-from registry.derive import (
-    PriorIrae,
-    ResponseObservation,
-    TimeToEvent,
-    best_overall_response,
-    irae_recurrence,
-    objective_response,
-    overall_survival_from_rechallenge,
-    progression_date_from_responses,
-    progression_free_survival_2,
-)
+from registry.cohort_records import cohort_records
+from registry.dates import IMPUTED_DAY_OF_MONTH
+from registry.derive import ResponseObservation, TimeToEvent, derive_patient, progression_date_from_responses
 from registry.identifiers import is_valid_registry_id
 from registry.synthetic import (
     DATA_CUT,
+    PROGNOSTIC_EFFECTS,
     DemoAdverseEvent,
     DemoCohort,
     DemoEpisode,
     DemoPatient,
     demo_site_codes,
     generate_cohort,
+    proportional_hazards_time,
     stream_cohort,
 )
 
 COHORT_SIZE = 3000
+#: The prognostic effects are estimated on a larger cohort: ~22,000 episodes give a Cox HR within a few per cent.
+EFFECTS_COHORT_SIZE = 20_000
+#: An estimated hazard ratio must lie within this factor of the table's value (either way).
+HR_BAND = 1.15
 NEXT_TYPE = {
     "progression": "after_progression",
     "toxicity": "after_toxicity",
@@ -62,48 +61,20 @@ def cohort() -> DemoCohort:
 def outcomes(cohort: DemoCohort) -> list[dict]:
     """Per episode: derived best response, PFS2, OS and irAE recurrence, as the reports compute them."""
     rows = []
-    for patient in cohort.patients:
-        preceding = patient.adverse_events
-        for episode in patient.episodes:
-            observations = [ResponseObservation(r.assessment_date, r.category) for r in episode.responses]
-            death = next((f.death_date for f in episode.follow_ups if f.death_date), None)
-            last_contact = max(
-                (f.last_known_alive_date for f in episode.follow_ups if f.last_known_alive_date), default=None
-            )
-            progression_dates = [f.progression_date for f in episode.follow_ups]
-            progression_dates.append(progression_date_from_responses(observations))
+    for patient, records in zip(cohort.patients, cohort_records(cohort.patients), strict=True):
+        derived = derive_patient(records)
+        for demo, episode in zip(patient.episodes, records.episodes, strict=True):
+            values = derived.episodes[episode.id]
             rows.append(
                 {
-                    "type": episode.rechallenge_type,
-                    "orr": objective_response(best_overall_response(observations)),
-                    "pfs2": progression_free_survival_2(
-                        rechallenge_start=episode.start_date,
-                        progression_dates=progression_dates,
-                        death_date=death,
-                        last_contact=last_contact,
-                    ),
-                    "os": overall_survival_from_rechallenge(
-                        rechallenge_start=episode.start_date, death_date=death, last_contact=last_contact
-                    ),
-                    "recurrence": irae_recurrence(
-                        prior=[_prior(e) for e in preceding],
-                        during_rechallenge=[_prior(e) for e in episode.adverse_events],
-                        rechallenge_start=episode.start_date,
-                    ),
+                    "type": demo.rechallenge_type,
+                    "orr": values.objective_response,
+                    "pfs2": values.pfs2,
+                    "os": values.os,
+                    "recurrence": values.recurrence,
                 }
             )
-            preceding = episode.adverse_events
     return rows
-
-
-def _prior(event: DemoAdverseEvent) -> PriorIrae:
-    return PriorIrae(
-        ctcae_term=event.ctcae_term,
-        organ_category=event.organ_category,
-        grade=event.grade,
-        onset=PartialDate(event.onset_date, DatePrecision(event.onset_date_precision)),
-        resolved_to_grade=event.resolved_to_grade,
-    )
 
 
 def _median(values: list[TimeToEvent]) -> float:
@@ -229,7 +200,8 @@ def test_every_coded_value_is_in_its_vocabulary(cohort: DemoCohort) -> None:
             assert episode.regimen_type in v.REGIMEN_TYPES
             assert episode.intervening_therapy in v.INTERVENING_THERAPIES
             assert 0 <= episode.ecog_at_rechallenge <= 5
-            assert episode.current_prednisone_mg_per_day >= 0
+            assert episode.current_prednisone_mg_per_day is None or episode.current_prednisone_mg_per_day >= 0
+            assert episode.iraes_during_rechallenge in ("yes", "no", "unknown", "")
             _assert_second_agent(episode.primary_agent, episode.second_agent, episode.regimen_type)
             criteria = {r.criteria for r in episode.responses}
             assert len(criteria) <= 1, "one episode is assessed under one set of criteria"
@@ -491,3 +463,121 @@ def test_median_overall_survival_is_about_thirteen_months(outcomes: list[dict]) 
 
 def test_data_cut_is_fixed_so_the_cohort_does_not_depend_on_today() -> None:
     assert generate_cohort(sites=1, patients=5, seed=1).data_cut == DATA_CUT == dt.date(2026, 10, 31)
+
+
+# --- the CRF answers of issue 7 (missing stays missing) -------------------------------------------
+
+
+def test_irae_history_is_yes_exactly_when_iraes_are_recorded(cohort: DemoCohort) -> None:
+    answers = Counter()
+    for patient in cohort.patients:
+        courses = [(patient.initial_course.iraes_during_course, patient.adverse_events)]
+        courses += [(episode.iraes_during_rechallenge, episode.adverse_events) for episode in patient.episodes]
+        for answer, iraes in courses:
+            assert (answer == "yes") == bool(iraes)
+            if not iraes:
+                answers[answer] += 1
+    unanswered = (answers[""] + answers["unknown"]) / answers.total()
+    assert set(answers) <= {"no", "unknown", ""}
+    assert 0.02 < unanswered < 0.10, "a few forms leave the question blank or unknown; most say no"
+
+
+def test_a_few_yes_no_answers_and_prednisone_doses_are_unknown(cohort: DemoCohort) -> None:
+    events = [e for p in cohort.patients for e in _all_adverse_events(p)]
+    for flag in ("steroid_refractory", "hospitalised", "led_to_discontinuation"):
+        unknown = sum(getattr(e, flag) is None for e in events) / len(events)
+        assert 0.003 < unknown < 0.06, flag
+    episodes = [e for _, e in _episodes(cohort)]
+    not_recorded = sum(e.current_prednisone_mg_per_day is None for e in episodes) / len(episodes)
+    assert 0.01 < not_recorded < 0.06
+
+
+def test_an_irae_that_stopped_ici1_is_known_to_have_stopped_it(cohort: DemoCohort) -> None:
+    for patient in cohort.patients:
+        if patient.initial_course.stop_reason == "toxicity":
+            assert any(e.led_to_discontinuation is True for e in patient.adverse_events)
+
+
+# --- prognostic effects (PROGNOSTIC_EFFECTS) --------------------------------------------------------
+
+
+def test_every_prognostic_effect_states_its_source_or_says_it_is_assumed() -> None:
+    assert [e.name for e in PROGNOSTIC_EFFECTS] == [
+        "ecog_2_or_more",
+        "pfs1_under_6_months",
+        "tfi_under_6_months",
+        "prior_irae_grade_3_or_more",
+    ]
+    for effect in PROGNOSTIC_EFFECTS:
+        assert effect.hr_pfs2 > 1 and effect.hr_os > 1, "every factor worsens the outcome"
+        assert effect.source.startswith("assumed") or re.search(r"(19|20)\d\d", effect.source), effect.name
+    assert "Dall'Olio" in PROGNOSTIC_EFFECTS[0].source
+
+
+def test_moving_a_time_to_the_same_quantile_under_hr_2_halves_an_exponential_time() -> None:
+    """S0(t) = exp(-t / 10): S0(20)^(1/2) = exp(-1) = S0(10), so 20 days become 10 (within the 0.25-day step)."""
+    assert proportional_hazards_time(20.0, 2.0, lambda t: math.exp(-t / 10)) == pytest.approx(10.0, abs=0.25)
+    assert proportional_hazards_time(20.0, 0.5, lambda t: math.exp(-t / 10)) == pytest.approx(40.0, abs=0.25)
+    assert proportional_hazards_time(20.0, 1.0, lambda t: math.exp(-t / 10)) == 20.0
+
+
+@pytest.fixture(scope="module")
+def prognostic_frame() -> pd.DataFrame:
+    """One row per episode of a 20,000-patient cohort: the four factors as a validation would derive them, PFS2, OS."""
+    cohort = generate_cohort(sites=10, patients=EFFECTS_COHORT_SIZE, seed=2026)
+    rows = []
+    for patient, records in zip(cohort.patients, cohort_records(cohort.patients), strict=True):
+        derived = derive_patient(records)
+        for demo, episode in zip(patient.episodes, records.episodes, strict=True):
+            values = derived.episodes[episode.id]
+            rows.append(
+                {
+                    "ecog_2_or_more": int(episode.ecog_at_rechallenge >= 2),
+                    "pfs1_under_6_months": int(bool(values.pfs1.event) and values.pfs1.months < 6),
+                    "tfi_under_6_months": int(values.tfi_months < 6),
+                    "prior_irae_grade_3_or_more": int(values.worst_prior_grade >= 3),
+                    "rechallenge_type": demo.rechallenge_type,
+                    "combination": int(episode.regimen_type != "monotherapy"),
+                    "pfs2_months": values.pfs2.months,
+                    "pfs2_event": int(values.pfs2.event),
+                    "os_months": values.os.months,
+                    "os_event": int(values.os.event),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def cox_summaries(prognostic_frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Cox models of PFS2 and OS on the four factors, stratified by rechallenge type and combination regimen."""
+    factors = [effect.name for effect in PROGNOSTIC_EFFECTS]
+    summaries = {}
+    for endpoint in ("pfs2", "os"):
+        columns = [*factors, "rechallenge_type", "combination", f"{endpoint}_months", f"{endpoint}_event"]
+        fitter = CoxPHFitter().fit(
+            prognostic_frame[columns],
+            duration_col=f"{endpoint}_months",
+            event_col=f"{endpoint}_event",
+            strata=["rechallenge_type", "combination"],
+        )
+        summaries[endpoint] = fitter.summary
+    return summaries
+
+
+@pytest.mark.parametrize("endpoint", ["pfs2", "os"])
+@pytest.mark.parametrize("effect", PROGNOSTIC_EFFECTS, ids=lambda effect: effect.name)
+def test_a_cox_model_finds_each_prognostic_effect_near_the_table(effect, endpoint, cox_summaries) -> None:
+    expected = effect.hr_pfs2 if endpoint == "pfs2" else effect.hr_os
+    row = cox_summaries[endpoint].loc[effect.name]
+
+    assert expected / HR_BAND <= row["exp(coef)"] <= expected * HR_BAND
+    assert row["exp(coef) lower 95%"] > 1.0, "the effect is there to be found"
+
+
+def test_the_published_medians_hold_on_the_larger_cohort_too(prognostic_frame: pd.DataFrame) -> None:
+    def median(rechallenge_type: str) -> float:
+        rows = prognostic_frame[prognostic_frame["rechallenge_type"] == rechallenge_type]
+        return float(KaplanMeierFitter().fit(rows["pfs2_months"], rows["pfs2_event"]).median_survival_time_)
+
+    assert 4.6 <= median("after_toxicity") <= 5.6, "5.1 months published"
+    assert 2.6 <= median("after_progression") <= 3.2, "2.9 months published"

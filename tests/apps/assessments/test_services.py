@@ -22,11 +22,12 @@ def episode(site_a):
     InitialCourseFactory(
         patient=patient, start_date=dt.date(2023, 1, 15), stop_date=dt.date(2023, 10, 15), stop_reason="toxicity"
     )
-    AdverseEventFactory(patient=patient, ctcae_term="colitis", grade=2, resolved_to_grade=0)
+    AdverseEventFactory(patient=patient, ctcae_term="colitis", grade=2, resolved_to_grade=0, steroid_refractory=False)
     return RechallengeEpisodeFactory(patient=patient, start_date=dt.date(2024, 5, 2), ecog_at_rechallenge=1)
 
 
-def test_enrolling_locks_an_assessment_of_the_active_model_with_inputs_and_reasons(episode, data_entry_a):
+def test_enrolling_locks_an_assessment_of_the_active_model_with_inputs_and_reasons(episode, data_entry_a, settings):
+    settings.DECISION_MODEL_VERSION = "1.0"
     assessment = services.episode_enroll(episode=episode, user=data_entry_a)
     spec = get_spec("1.0")
     assert (assessment.model_version, assessment.model_hash) == ("1.0", spec.hash)

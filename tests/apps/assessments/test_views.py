@@ -87,3 +87,110 @@ def test_a_coordinator_switches_blinding_with_a_reason(client, coordinator):
     assert response.status_code == 302
     assert BlindingSetting.objects.get().blind_category_to_site_staff is True
     assert AuditEntry.objects.get(model_label="assessments.blindingsetting").reason == "validation period"
+
+
+# --- provenance and the review criteria on the calculator and the assessment card --------------------
+
+CASE_1_1 = {
+    **FORM,
+    "model_version": "1.1",
+    "pfs1_event": "yes",
+    "tfi_months": "7",
+    "irae-0-ctcae_term": "colitis",
+    "irae-0-grade": "2",
+    "irae-0-resolved_to_grade": "1",
+}
+
+
+def test_the_calculator_shows_each_factors_source_and_the_review_criteria(staff_client):
+    response = staff_client.get(reverse("assessments:calculator"), CASE_1_1)
+    result = response.context["result"]
+    # PFS1 14 (+2), TFI 7 (+1), ECOG 1 (+1), colitis resolved to 1 (+1), toxicity (+1), monotherapy (0).
+    assert (result.category, result.score, result.review_criteria_met) == ("favourable", 6, True)
+    page = response.content.decode()
+    assert '<td class="source">review</td>' in page
+    assert "All four review criteria met" in page
+    assert response.context["review_criteria"] == "yes"
+
+
+def test_the_calculator_reads_a_censored_pfs1_and_unknown_refractoriness(staff_client):
+    case = {**CASE_1_1, "pfs1_months": "5", "pfs1_event": "no", "irae-0-grade": "3", "irae-0-steroid_refractory": ""}
+    result = staff_client.get(reverse("assessments:calculator"), case).context["result"]
+    assert result.factor("pfs1").level == "intermediate"
+    assert "censored" in result.factor("pfs1").reason
+    assert result.factor("prior_irae").level == "missing"
+    assert result.category == "insufficient_data"
+
+
+def test_the_calculator_under_model_1_0_says_it_does_not_assess_the_review_criteria(staff_client):
+    response = staff_client.get(reverse("assessments:calculator"), {**CASE_1_1, "model_version": "1.0"})
+    assert response.context["review_criteria"] == "not assessed by model 1.0"
+    assert '<td class="source">not recorded</td>' in response.content.decode()
+
+
+def test_an_invalid_pfs1_event_is_a_field_error(staff_client):
+    response = staff_client.get(reverse("assessments:calculator"), {**CASE_1_1, "pfs1_event": "perhaps"})
+    assert response.context["result"] is None
+    assert "pfs1_event" in response.context["form"].errors
+
+
+def _locked(episode, version: str, factors: list[dict], inputs: dict) -> Assessment:
+    from registry.decision import get_spec
+
+    return Assessment.objects.create(
+        episode=episode,
+        model_version=version,
+        model_hash=get_spec(version).hash,
+        inputs=inputs,
+        factors=factors,
+        category="favourable",
+        score=5,
+    )
+
+
+LOCKED_INPUTS_1_1 = {
+    "pfs1_months": 14.0,
+    "pfs1_event": True,
+    "tfi_months": 7.0,
+    "progressed_on_ici1": False,
+    "ecog": 1,
+    "prior_iraes": [],
+    "current_prednisone_mg_per_day": 0.0,
+    "stop_reason": "toxicity",
+    "strategy": "monotherapy",
+}
+
+
+def test_the_card_shows_the_source_of_a_1_1_assessment_and_its_review_criteria(client, site_a, data_entry_a):
+    from tests.apps.clinical.api_support import episode_at
+
+    episode = episode_at(site_a)
+    factor = {"factor": "tfi", "level": "favourable", "reason": "TFI 7.0 months", "points": 1, "source": "review"}
+    _locked(episode, "1.1", [factor], LOCKED_INPUTS_1_1)
+    client.force_login(data_entry_a)
+    page = client.get(episode.patient.get_absolute_url()).content.decode()
+    assert '<td class="source">review</td>' in page
+    assert "All four review criteria met: <strong>yes</strong>" in page
+
+
+def test_the_card_copes_with_a_1_0_assessment_stored_without_sources(client, site_a, data_entry_a):
+    from tests.apps.clinical.api_support import episode_at
+
+    episode = episode_at(site_a)
+    factor = {"factor": "tfi", "level": "favourable", "reason": "TFI 7.0 months", "points": 1}
+    _locked(episode, "1.0", [factor], {"pfs1_months": 14.0})
+    client.force_login(data_entry_a)
+    page = client.get(episode.patient.get_absolute_url()).content.decode()
+    assert '<td class="source">not recorded</td>' in page
+    assert "All four review criteria met: <strong>not assessed by model 1.0</strong>" in page
+
+
+def test_the_review_criteria_are_hidden_with_the_category_while_blinded(client, site_a, data_entry_a):
+    from tests.apps.clinical.api_support import episode_at
+
+    episode = episode_at(site_a)
+    _locked(episode, "1.1", [], LOCKED_INPUTS_1_1)
+    BlindingSetting.objects.create(pk=1, blind_category_to_site_staff=True)
+    client.force_login(data_entry_a)
+    page = client.get(episode.patient.get_absolute_url()).content.decode()
+    assert "All four review criteria met" not in page

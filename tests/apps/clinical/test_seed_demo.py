@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from apps.accounts.models import Membership, Role, Site, User
-from apps.clinical.demo import DEMO_PASSWORD, _Table, demo_cohort_seed, demo_users_ensure
+from apps.clinical.demo import DEMO_PASSWORD, BulkTable, demo_cohort_seed, demo_users_ensure
 from apps.clinical.models import (
     AdverseEvent,
     FollowUp,
@@ -218,7 +218,7 @@ def test_copy_writes_on_postgresql_and_is_refused_elsewhere() -> None:
 def test_rows_become_instances_whatever_the_column_order() -> None:
     """If a model gains a field, the writer falls back from positional construction and fills defaults."""
     columns = ("vital_status", "follow_up_date", "episode_id", "death_date")
-    table = _Table(FollowUp, columns)
+    table = BulkTable(FollowUp, columns)
     assert not table.contiguous
 
     (follow_up,) = table.instances([("dead", dt.date(2025, 3, 1), 7, dt.date(2025, 2, 27))])
@@ -227,3 +227,16 @@ def test_rows_become_instances_whatever_the_column_order() -> None:
     assert follow_up.death_date == dt.date(2025, 2, 27)
     assert (follow_up.version, follow_up.is_complete, follow_up.pk) == (1, False, None)
     assert follow_up.progression_date is None and follow_up.rechallenge_stop_reason == ""
+
+
+def test_the_irae_history_answers_and_unknowns_reach_the_database() -> None:
+    demo_cohort_seed(sites=2, patients=80, seed=6)
+
+    with_iraes = set(AdverseEvent.objects.filter(episode__isnull=True).values_list("patient_id", flat=True))
+    for patient_id, answer in InitialCourse.objects.values_list("patient_id", "iraes_during_course"):
+        assert (answer == "yes") == (patient_id in with_iraes)
+    episodes_with_iraes = set(AdverseEvent.objects.filter(episode__isnull=False).values_list("episode_id", flat=True))
+    for episode_id, answer in RechallengeEpisode.objects.values_list("id", "iraes_during_rechallenge"):
+        assert (answer == "yes") == (episode_id in episodes_with_iraes)
+    assert RechallengeEpisode.objects.filter(current_prednisone_mg_per_day__isnull=False).exists()
+    assert not RechallengeEpisode.objects.filter(enrolled_at__isnull=False).exists(), "enrolling is apps.assessments'"

@@ -54,6 +54,9 @@ ADVERSE_EVENT = {
     "resolved_to_grade": "1",
     "management": "corticosteroids",
     "peak_prednisone_mg_per_day": "60",
+    "steroid_refractory": "no",
+    "hospitalised": "yes",
+    "led_to_discontinuation": "unknown",
 }
 EPISODE = {
     "sequence_number": "1",
@@ -421,9 +424,9 @@ def test_a_typical_case_is_entered_from_the_patient_page_and_ends_up_on_its_time
         "Response: Stable disease (RECIST 1.1)",
         "Response: Partial response (RECIST 1.1)",
         "Follow-up: alive",
-        "15.5 months (censored)",  # PFS1
+        "15.6 months (censored)",  # PFS1: 15 Jan 2023 → 2 May 2024 = 15 calendar months + 17/30
         "6.6 months",  # TFI
-        "PR – Partial response",  # best overall response
+        "SD – Stable disease",  # best response: the PR of 1 Sep is unconfirmed; SD on 1 Jul is ≥ 6 weeks in
         "Grade 3",  # worst prior irAE grade
     ):
         assert shown in html, shown

@@ -234,9 +234,10 @@ def test_the_patient_page_shows_pfs1_and_tfi_with_the_right_numbers(client, site
     )
     RechallengeEpisodeFactory(patient=patient, start_date=dt.date(2024, 5, 2))
     html = page(sign_in(client, data_entry_a), patient_url(patient))
-    # PFS1: 2023-01-15 → censored at rechallenge start 2024-05-02 = 473 days = 15.5 months
-    assert "15.5 months (censored)" in html
-    # TFI: 2023-10-15 → 2024-05-02 = 200 days = 6.6 months
+    # PFS1: 2023-01-15 → censored at rechallenge start 2024-05-02: 15 calendar months to 2024-04-15,
+    # then 17 of the 30 days to 2024-05-15 = 15.57 months
+    assert "15.6 months (censored)" in html
+    # TFI: 2023-10-15 → 2024-05-02: 6 calendar months and 17 of 30 days = 6.57 months
     assert "6.6 months" in html
     assert "imputed</span>" not in html
 
@@ -278,7 +279,8 @@ def test_episode_outcomes_are_derived_from_responses_and_follow_ups(client, site
     FollowUpFactory(episode=episode, follow_up_date=dt.date(2024, 12, 31), last_known_alive_date=dt.date(2024, 12, 31))
     html = page(sign_in(client, data_entry_a), patient_url(patient))
     assert "Grade 3" in html  # worst prior irAE grade
-    assert "PR – Partial response" in html
+    # The PR of 2024-03-01 (60 days in) is never confirmed (PD next): it counts as stable disease.
+    assert "SD – Stable disease" in html
     # PFS2: progression from the PD assessment, 2024-01-01 → 2024-06-01 = 152 days = 5.0 months
     assert "5.0 months (event)" in html
     # OS: censored at the last date known alive, 2024-12-31 = 365 days = 12.0 months

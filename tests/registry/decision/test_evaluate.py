@@ -1,4 +1,8 @@
-"""Boundary tables for every factor of decision model v1, the category rules and the reason texts."""
+"""Boundary tables for every factor of decision model 1.0, the category rules and the reason texts.
+
+These tables pin model 1.0, which stays shipped because assessments locked under it must stay
+reproducible; model 1.1 has its own tables in ``test_evaluate_v1_1.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,22 @@ from registry.decision import (
     CATEGORIES,
     FACTOR_NAMES,
     DecisionInputs,
+    DecisionResult,
     InvalidInput,
     PriorIraeInput,
-    evaluate,
     get_spec,
     validate,
 )
+from registry.decision import evaluate as evaluate_under
 from registry.vocabularies import COMBINATION_REGIMENS, REGIMEN_TYPES
 from tests.registry.decision.helpers import BASE, irae, make
+
+V1 = get_spec("1.0")
+
+
+def evaluate(inputs: DecisionInputs) -> DecisionResult:
+    """Every table in this module is model 1.0's."""
+    return evaluate_under(inputs, V1)
 
 
 def factor(inputs: DecisionInputs, name: str) -> tuple[str, int]:
@@ -499,14 +511,19 @@ def test_valid_inputs_have_no_errors() -> None:
 
 
 def test_as_dict_shape() -> None:
-    spec = get_spec()
     data = evaluate(BASE).as_dict()
     assert data["category"] == "favourable"
     assert data["score"] == 5
-    assert data["model"] == {"version": "1.0", "hash": spec.hash}
+    assert data["model"] == {"version": "1.0", "hash": V1.hash}
     assert [item["factor"] for item in data["factors"]] == list(FACTOR_NAMES)
-    assert set(data["factors"][0]) == {"factor", "level", "reason", "points"}
+    assert set(data["factors"][0]) == {"factor", "level", "reason", "points", "source"}
     assert data["category"] in CATEGORIES
+
+
+def test_model_1_0_records_no_provenance_and_no_review_criteria() -> None:
+    data = evaluate(BASE).as_dict()
+    assert {item["source"] for item in data["factors"]} == {"not recorded"}
+    assert data["review_criteria_met"] is None
 
 
 def test_inputs_round_trip_through_dict() -> None:

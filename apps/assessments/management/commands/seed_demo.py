@@ -1,4 +1,8 @@
-"""``manage.py seed_demo``: fill the registry with a synthetic, deterministic multi-site cohort."""
+"""``manage.py seed_demo``: fill the registry with a synthetic, deterministic multi-site cohort, enrolled.
+
+It lives in ``apps.assessments`` because seeding enrolls the demo episodes (locked decision-model
+assessments, ``apps.assessments.demo``), which ``apps.clinical`` may not know about.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.clinical.demo import (
-    demo_cohort_seed,
-    demo_credentials_path,
-    demo_credentials_table,
-    demo_users_ensure,
-)
+from apps.assessments.demo import demo_registry_seed
+from apps.clinical.demo import demo_credentials_path, demo_credentials_table, demo_users_ensure
 from apps.clinical.models import Patient
 from registry.synthetic import demo_site_codes
 
 
 class Command(BaseCommand):
-    help = "Write a synthetic demo cohort (same seed, same data) and demo users for every role."
+    help = "Write a synthetic demo cohort (same seed, same data), enroll its episodes, and demo users for every role."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sites", type=int, default=4, help="Number of demo sites (DEMO01…).")
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {stage}: {done:,}/{total:,}")
 
         started = time.perf_counter()
-        counts = demo_cohort_seed(
+        counts = demo_registry_seed(
             sites=options["sites"],
             patients=options["patients"],
             seed=options["seed"],
