@@ -18,6 +18,7 @@ from registry.decision.evaluate import (
 )
 from registry.decision.spec import (
     CATEGORIES,
+    CATEGORY_LABELS,
     DEFAULT_VERSION,
     FACTOR_LABELS,
     FACTOR_NAMES,
@@ -35,6 +36,7 @@ from registry.decision.spec import (
 
 __all__ = [
     "CATEGORIES",
+    "CATEGORY_LABELS",
     "DEFAULT_VERSION",
     "FACTOR_LABELS",
     "FACTOR_NAMES",

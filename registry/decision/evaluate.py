@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.decision.spec import (
+    CATEGORY_LABELS,
     DEFAULT_VERSION,
     FACTOR_LABELS,
     FACTOR_NAMES,
@@ -156,6 +157,11 @@ class DecisionResult:
     model_version: str
     model_hash: str
     review_criteria_met: bool | None = None
+
+    @property
+    def category_label(self) -> str:
+        """The category's name for people ("Insufficient data")."""
+        return CATEGORY_LABELS[self.category]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -62,6 +62,14 @@ CATEGORIES: tuple[str, ...] = (
     "contraindicated",
     "insufficient_data",
 )
+#: How each category is named to people (pages, codebooks, exports).
+CATEGORY_LABELS: dict[str, str] = {
+    "favourable": "Favourable",
+    "intermediate": "Intermediate",
+    "unfavourable": "Unfavourable",
+    "contraindicated": "Contraindicated",
+    "insufficient_data": "Insufficient data",
+}
 
 _SCORED_LEVELS = ("favourable", "intermediate", "unfavourable")
 #: Worst first: used to check that a spec's points never reward a worse level.

@@ -18,7 +18,6 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DAYS_PER_MONTH = 365.25 / 12
 
 # The dates typed into the forms.
 ICI1_START_TYPED = "2023-01-01"  # entered as "month only": stored as 2023-01-15 (mid-month rule)
@@ -28,9 +27,11 @@ ICI1_PROGRESSION = dt.date(2024, 3, 1)
 RECHALLENGE_START = dt.date(2024, 4, 2)
 TOO_EARLY_START = dt.date(2023, 9, 1)  # before ICI-1 stopped: refused
 
-# PFS1 = imputed ICI-1 start → progression = 411 days; TFI = ICI-1 stop → rechallenge start = 165 days.
-PFS1_MONTHS = (ICI1_PROGRESSION - ICI1_START_IMPUTED).days / DAYS_PER_MONTH  # 13.50
-TFI_MONTHS = (RECHALLENGE_START - ICI1_STOP).days / DAYS_PER_MONTH  # 5.42
+# PFS1 and TFI are the model's predictors, in calendar months (model 1.1):
+# PFS1 = 2023-01-15 → 2024-02-15 is 13 months, then 15 of the 29 days to 2024-03-15: 13 + 15/29 = 13.52.
+# TFI = 2023-10-20 → 2024-03-20 is 5 months, then 13 of the 31 days to 2024-04-20: 5 + 13/31 = 5.42.
+PFS1_MONTHS = 13 + 15 / 29
+TFI_MONTHS = 5 + 13 / 31
 
 
 def _save(page, button: str = "Save") -> None:
@@ -58,8 +59,7 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     from apps.clinical.models import AdverseEvent, InitialCourse, Patient, RechallengeEpisode
     from tests.factories import SiteFactory, user_with_role
 
-    assert f"{PFS1_MONTHS:.1f}" == "13.5"
-    assert f"{TFI_MONTHS:.1f}" == "5.4"
+    assert f"{round(PFS1_MONTHS, 2)}" == "13.52"
     assert f"{round(TFI_MONTHS, 2)}" == "5.42"
 
     site = SiteFactory(code="BRC", name="Browser Center")
@@ -101,6 +101,7 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     page.select_option("#id_best_overall_response", "PR")
     page.fill("#id_progression_date", ICI1_PROGRESSION.isoformat())
     page.select_option("#id_stop_reason", "toxicity")
+    page.select_option("#id_iraes_during_course", "yes")
     _save(page)
     expect(page.locator("main")).to_contain_text("Saved the ICI-1 course.")
     assert InitialCourse.objects.get(patient=patient).start_date == ICI1_START_IMPUTED
@@ -141,6 +142,7 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     page.select_option("#id_agent_relation", "same_agent")
     page.select_option("#id_regimen_type", "monotherapy")
     page.select_option("#id_ecog_at_rechallenge", "1")
+    page.fill("#id_current_prednisone_mg_per_day", "0")
     _save(page)
     expect(page.locator("h1")).to_have_text("Add a rechallenge episode")
     expect(page.get_by_role("alert").first).to_contain_text("Nothing was saved")
@@ -164,7 +166,7 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     expect(page.locator("main")).to_contain_text("Inputs the model will lock")
     expect(page.locator("main")).not_to_contain_text("retrospective")
     _save(page, "Confirm and lock the assessment")
-    expect(page.locator("main")).to_contain_text("Episode enrolled. Decision model 1.0 locked: Favourable.")
+    expect(page.locator("main")).to_contain_text("Episode enrolled. Decision model 1.1 locked: Favourable.")
     expect(episode_card.get_by_role("link", name=re.compile("Enroll"))).to_have_count(0)
 
     # --- two responses and a follow-up ---------------------------------------------------------------
@@ -211,13 +213,15 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     assert _derived(episode_card, "Best overall response").startswith("SD – Stable disease")
     assert _derived(episode_card, "Objective response (ORR, all treated)").startswith("No")
 
+    # By hand under 1.1: PFS1 ≥ 12 +2, TFI 3–6 0, ECOG 1 +1, prior irAEs at worst intermediate (the
+    # hypothyroidism on replacement) 0, stop for toxicity +1, monotherapy 0 → score 4, favourable (≥ 3).
     assessment = episode_card.locator("section.assessments")
-    expect(assessment.locator("strong")).to_have_text("Favourable")
+    expect(assessment.locator("strong").first).to_have_text("Favourable")
     expect(assessment).to_contain_text("score 4")
     expect(assessment).to_contain_text("Locked at enrollment")
     reasons = assessment.locator("tbody td:nth-child(3)").all_inner_texts()
     assert reasons == [
-        f"Progression-free survival on the preceding course {round(PFS1_MONTHS, 2):g} months: "
+        f"Progression-free survival on the preceding course {round(PFS1_MONTHS, 2)} months: "
         "≥ 12 months is strongly favourable",
         f"Treatment-free interval {round(TFI_MONTHS, 2)} months: 3–6 months is intermediate",
         "ECOG 1 at rechallenge: favourable",
@@ -242,7 +246,7 @@ def test_a_complete_case_entered_through_the_forms_appears_on_the_patient_timeli
     from apps.assessments.models import Assessment
 
     assessment = Assessment.objects.get(episode__patient__registry_id=registry_id)
-    reason = f"Enrolled prospectively; decision model 1.0 locked (assessment #{assessment.pk})."
+    reason = f"Enrolled prospectively; decision model 1.1 locked (assessment #{assessment.pk})."
     expect(enrolled).to_contain_text(reason)
     _follow(page, page.get_by_role("link", name="Back to the patient page"))
     expect(page.locator("h1")).to_have_text(f"Patient {registry_id}")
