@@ -22,6 +22,13 @@ HIDDEN_FROM_COORDINATORS: dict[str, frozenset[str]] = {
     "patient": frozenset({"local_identifier", "date_of_birth"}),
 }
 
+#: Visible fields checked against a hidden one (the year of birth must be the date of birth's year):
+#: whether a change is accepted would tell whether the hidden value exists, so only those who see
+#: the hidden fields change them.
+TIED_TO_HIDDEN: dict[str, frozenset[str]] = {
+    "patient": frozenset({"year_of_birth"}),
+}
+
 
 def is_identifier(record: str, field: str) -> bool:
     return field in IDENTIFIER_FIELDS.get(record, frozenset())

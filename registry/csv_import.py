@@ -32,6 +32,8 @@ from typing import Any, BinaryIO
 
 from registry import vocabularies as v
 from registry.dates import DatePrecision, PartialDate
+from registry.identifiers import normalise_local_identifier
+from registry.text import NUL_MESSAGE, NUL_SHOWN, contains_nul, nul_shown
 
 MAX_PRIOR_IRAES = 3
 MAX_RESPONSES = 2
@@ -154,7 +156,13 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
     Record.PATIENT: (
         "",
         (
-            ("local_identifier", "local_identifier", Kind.TEXT, None, "Rows with the same value are one patient."),
+            (
+                "local_identifier",
+                "local_identifier",
+                Kind.TEXT,
+                None,
+                "Rows with the same value are one patient; case, spaces and invisible characters do not count.",
+            ),
             ("sex", "sex", _C, v.SEX, ""),
             ("year_of_birth", "year_of_birth", Kind.INTEGER, None, ""),
             ("date_of_birth", "date_of_birth", Kind.DATE, None, ""),
@@ -477,7 +485,8 @@ class ParsedRow:
 
     @property
     def local_identifier(self) -> str:
-        return self.cells.get(KEY_COLUMN, "")
+        """The row's patient key: the identifier in its normal form (``mrn 1`` and ``MRN1`` are one patient)."""
+        return normalise_local_identifier(self.cells.get(KEY_COLUMN, ""))
 
     def value(self, column: Column) -> Any:
         return self.records.get(column.key, {}).get(column.field)
@@ -490,16 +499,27 @@ class ParsedRow:
         return CellError(self.number, name, self.cells.get(name, ""), message)
 
 
+#: A cell holding a NUL character: refused before its text can reach a query or the stored report.
+NUL_CELL = f"{NUL_MESSAGE} Remove it from this cell (shown here as {NUL_SHOWN})."
+
+
 def parse_row(number: int, cells: Mapping[str, str]) -> ParsedRow:
-    """Read every cell of a row by its column's type; unreadable cells become errors."""
-    row = ParsedRow(number, {name: (cells.get(name) or "").strip() for name in HEADER})
+    """Read every cell of a row by its column's type; unreadable cells become errors.
+
+    A cell with a NUL character is an error and its text is kept with the NUL made visible, so neither
+    the identifier lookups nor the stored report ever hold one.
+    """
+    texts = {name: (cells.get(name) or "").strip() for name in HEADER}
+    with_nul = {name for name, text in texts.items() if contains_nul(text)}
+    row = ParsedRow(number, {name: nul_shown(text) if name in with_nul else text for name, text in texts.items()})
+    row.errors.extend(row.error(name, NUL_CELL) for name in HEADER if name in with_nul)
     for key, columns in _COLUMNS_BY_KEY.items():
         if key[1] is not None and not any(row.cells[column.name] for column in columns):
             continue  # an unused repeated group
         values = row.records.setdefault(key, {})
         for column in columns:
             text = row.cells[column.name]
-            if not text:
+            if not text or column.name in with_nul:
                 continue
             try:
                 value = parse_cell(column, text)
@@ -556,7 +576,8 @@ def read_table(data: bytes, *, max_rows: int = DEFAULT_MAX_ROWS) -> CsvTable:
         if not name:
             errors.append(CellError(HEADER_ROW, "", "", "A column has no name in the header row."))
         elif name not in COLUMNS_BY_NAME:
-            errors.append(CellError(HEADER_ROW, name, name, "Unknown column; see the column documentation."))
+            shown = nul_shown(name)  # an error report never holds a NUL
+            errors.append(CellError(HEADER_ROW, shown, shown, "Unknown column; see the column documentation."))
         elif name in seen:
             errors.append(CellError(HEADER_ROW, name, name, "This column appears more than once."))
         seen.add(name)
@@ -634,7 +655,8 @@ def _show(date: dt.date, precision: str | None) -> str:
 
 
 def _patient_level_columns() -> tuple[Column, ...]:
-    return tuple(c for c in COLUMNS if c.record in PATIENT_LEVEL)
+    """The columns every row of a patient repeats; the key column groups the rows (in its normal form)."""
+    return tuple(c for c in COLUMNS if c.record in PATIENT_LEVEL and c.name != KEY_COLUMN)
 
 
 def check_rows(rows: Sequence[ParsedRow]) -> list[CellError]:

@@ -161,6 +161,7 @@ class World:
     course_only: dict[str, Patient]  # ICI-1 stopped, no episode: the web "add episode" form creates one
     import_jobs: dict[str, ImportJob]
     enrolled: dict[str, Assessment] = field(default_factory=dict)  # a second episode of the main patient
+    transferable: dict[str, Patient] = field(default_factory=dict)  # moved to the other site by a transfer
     api_payloads: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # route → site → body
 
 
@@ -193,6 +194,7 @@ def build_world(*, site_a, site_b, users: dict[str, Any], owner_b) -> World:
             patient=world.main[s].patient, sequence_number=2, start_date=dt.date(2025, 3, 1)
         )
         world.enrolled[s] = episode_enroll(episode=episode, user=None, channel=AuditChannel.SEED)
+    world.transferable = {s: PatientFactory(site=sites[s]) for s in SITES}
     # Create bodies make their parent records now, so the "before" snapshot already holds them.
     world.api_payloads = {rt.route: {s: rt.payload(sites[s]) for s in SITES} for rt in RECORD_TYPES}
     return world

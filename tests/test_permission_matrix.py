@@ -22,6 +22,7 @@ One test per role and surface; each collects every wrong cell and reports them t
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,6 +121,10 @@ RECORD_API = {
     # PATCH of a site-A record naming a site-B parent (or site): moving it into B.
     "move": expect(401, 400, 200, 404),
 }
+#: Patients are registered by their site's staff only: coordinators and administrators get 403.
+PATIENT_CREATE = expect(401, (201, 400), 403, 403)
+#: A patient's site changes only by a transfer, an enrolled episode never changes patient: 400 for everyone.
+MOVE_REFUSED = expect(401, 400, 400, 404)
 RECORD_ACTIONS = {  # (method, detail?) → action
     ("GET", False): "list",
     ("POST", False): "create",
@@ -128,16 +133,20 @@ RECORD_ACTIONS = {  # (method, detail?) → action
     ("PATCH", True): "partial_update",
     ("DELETE", True): "destroy",
 }
+TRANSFER = "/api/v1/patients/{registry_id}/transfer/"
 # ... and every other operation by name.
 OTHER_API = {
     ("GET", "/api/v1/sites/"): expect(401, 200, 200, 200),  # lists only the sites one may read
     ("GET", "/api/v1/sites/{code}/"): expect(401, (200, 404), 200, 404),
     ("GET", "/api/v1/decision-models/"): expect(401, 200, 200, 200),
-    ("POST", "/api/v1/decision-models/evaluate/"): expect(401, 200, 200, 200),
+    # Blinding is on in the world: closed to center staff (BLINDING_CLOSES_CALCULATOR).
+    ("POST", "/api/v1/decision-models/evaluate/"): expect(401, 403, 200, 200),
     # Enrolling the main episode (it has a response and a follow-up: locked as retrospective).
     ("POST", "/api/v1/episodes/{id}/enroll/"): expect(401, (201, 404), 201, 404),
     ("GET", "/api/v1/assessments/"): expect(401, 200, 200, 403),
     ("GET", "/api/v1/assessments/{id}/"): expect(401, (200, 404), 200, 404),
+    # Moving a patient of the site to the other site (with If-Match and a reason).
+    ("POST", TRANSFER): expect(401, (403, 404), 200, 404),  # coordinators and administrators only
 }
 #: Enrolling the episode the world enrolled already.
 ENROLL_AGAIN = expect(401, (409, 404), 409, 404)
@@ -164,12 +173,13 @@ PAGE_GET: dict[str, dict[str, PerSite]] = {
     "clinical:initial-course-create": expect(LOGIN, (302, 404), 302, 403),  # has ICI-1 already → its edit form
     "clinical:adverse-event-create": RECORD_PAGE,
     "clinical:episode-create": RECORD_PAGE,
-    "assessments:calculator": expect(LOGIN, 200, 200, 200),
+    "clinical:patient-transfer": expect(LOGIN, (403, 404), 200, 403),  # coordinators and administrators only
+    "assessments:calculator": expect(LOGIN, 403, 200, 200),  # blinded: closed to center staff
     "assessments:episode-enroll": expect(LOGIN, (200, 404), 200, 404),  # the confirmation page
     "assessments:blinding": expect(LOGIN, 403, 200, 403),
     "imports:index": expect(LOGIN, 200, 200, 403),
     "imports:template": expect(LOGIN, (200, 404), 200, 403),
-    "imports:upload": expect(LOGIN, 200, 200, 403),
+    "imports:upload": expect(LOGIN, 200, 403, 403),  # an import registers patients: the site's staff only
     "imports:job-detail": expect(LOGIN, (200, 404), 200, 403),
     "imports:job-errors": expect(LOGIN, (200, 404), 200, 403),
 }
@@ -207,7 +217,8 @@ PAGE_POST: dict[str, dict[str, PerSite]] = {
     "clinical:record-delete": RECORD_WRITE,
     "assessments:episode-enroll": expect(LOGIN, (302, 404), 302, 404),
     "assessments:blinding": expect(LOGIN, 403, 302, 403),
-    "imports:upload": expect(LOGIN, (302, 200), 302, 403),  # B: not a choice of the form
+    "imports:upload": expect(LOGIN, (302, 200), 403, 403),  # B: not a choice of the form
+    "clinical:patient-transfer": expect(LOGIN, (403, 404), 302, 403),
 }
 
 ADMIN_PAGES = {
@@ -395,6 +406,8 @@ def _record_api_cells(world: World, route: RecordRoute, method: str, template: s
         base = {"surface": "api", "method": method, "template": template, "site": site, "expectation": table}
         if action == "create":
             payload = world.api_payloads[route.route][site]
+            if route.model is Patient:
+                base["expectation"] = PATIENT_CREATE
             cells.append(
                 Cell(
                     **base,
@@ -440,40 +453,44 @@ def _record_api_cells(world: World, route: RecordRoute, method: str, template: s
     return cells
 
 
-def _move_sources(world: World) -> dict[type, tuple[Any, dict[str, Any]]]:
-    """Per record type: a site-A record and a change that moves it into site B (valid there, so a
-    coordinator's move succeeds and center staff's can only fail for the site)."""
+def _move_sources(world: World) -> dict[type, list[tuple[Any, dict[str, Any], str, dict[str, PerSite]]]]:
+    """Per record type: site-A records, a change that moves each into site B (valid there, so a coordinator's
+    move of a child succeeds and center staff's can only fail for the site), a label and the expectation.
+    A patient's site changes only by transfer, and an enrolled episode keeps its patient: refused to all."""
     a, b = world.main["A"], world.main["B"]
+    into_b = world.course_only["B"].registry_id
     return {
-        Patient: (world.bare["A"], {"site": world.sites["B"].code}),
-        InitialCourse: (world.course_only["A"].initial_course, {"patient": world.bare["B"].registry_id}),
-        RechallengeEpisode: (a.episode, {"patient": world.course_only["B"].registry_id}),
-        AdverseEvent: (a.records[AdverseEvent], {"patient": b.patient.registry_id}),
-        ResponseAssessment: (a.records[ResponseAssessment], {"episode": b.episode.pk}),
-        FollowUp: (a.records[FollowUp], {"episode": b.episode.pk}),
+        Patient: [(world.bare["A"], {"site": world.sites["B"].code}, "→ B", MOVE_REFUSED)],
+        InitialCourse: [
+            (world.course_only["A"].initial_course, {"patient": world.bare["B"].registry_id}, "→ B", RECORD_API["move"])
+        ],
+        RechallengeEpisode: [
+            (a.episode, {"patient": into_b}, "→ B", RECORD_API["move"]),
+            (world.enrolled["A"].episode, {"patient": into_b}, f"{ENROLLED} → B", MOVE_REFUSED),
+        ],
+        AdverseEvent: [(a.records[AdverseEvent], {"patient": b.patient.registry_id}, "→ B", RECORD_API["move"])],
+        ResponseAssessment: [(a.records[ResponseAssessment], {"episode": b.episode.pk}, "→ B", RECORD_API["move"])],
+        FollowUp: [(a.records[FollowUp], {"episode": b.episode.pk}, "→ B", RECORD_API["move"])],
     }
 
 
 def _move_cells(world: World, route: RecordRoute, method: str, template: str) -> list[Cell]:
-    source = _move_sources(world).get(route.model)
-    if source is None:
-        return []
-    record, change = source
     return [
         Cell(
             "api",
             method,
             template,
             "A",
-            RECORD_API["move"],
+            expectation,
             url=route.detail_url(record),
-            target="→ B",
+            target=label,
             body=lambda role, change=change: dict(change),
             headers=lambda record=record: if_match_current(record),
             check=_api_detail_check(route, "A"),
             phase=DELETE,
             rank=-1,  # after every change of the main records, before the deletions
         )
+        for record, change, label, expectation in _move_sources(world).get(route.model, [])
     ]
 
 
@@ -508,6 +525,27 @@ def _assessment_check(world: World, *, listed: bool) -> Callable[[str, Outcome],
                 foreign = [row.get("id") for row in rows if row.get("site") != world.sites["A"].code]
                 if foreign:
                     problems.append(f"foreign assessments listed: {foreign}")
+        return problems
+
+    return check
+
+
+def _other(site: str) -> str:
+    return SITES[1 - SITES.index(site)]
+
+
+def _transfer_check(world: World, site: str) -> Callable[[str, Outcome], list[str]]:
+    """A transfer answers the patient at its new site, without identifiers for registry-wide roles."""
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200 or not isinstance(outcome.json, dict):
+            return []
+        problems = []
+        if outcome.json.get("site") != world.sites[_other(site)].code:
+            problems.append(f"transferred patient answered at {outcome.json.get('site')}")
+        shown = {"local_identifier", "date_of_birth"} & set(outcome.json)
+        if shown:
+            problems.append(f"identifier fields shown after a transfer: {sorted(shown)}")
         return problems
 
     return check
@@ -583,6 +621,22 @@ def _other_api_cells(world: World, method: str, template: str) -> list[Cell]:
         return [
             Cell("api", method, template, site, table, url=f"/api/v1/sites/{world.sites[site].code}/") for site in SITES
         ]
+    if template == TRANSFER:
+        return [
+            Cell(
+                "api",
+                method,
+                template,
+                site,
+                table,
+                url=f"/api/v1/patients/{world.transferable[site].registry_id}/transfer/",
+                body=lambda role, site=site: {"site": world.sites[_other(site)].code, "reason": "permission matrix"},
+                headers=lambda patient=world.transferable[site]: if_match_current(patient),
+                check=_transfer_check(world, site),
+                phase=CHANGE,
+            )
+            for site in SITES
+        ]
     if template == "/api/v1/decision-models/evaluate/":
         return [Cell("api", method, template, NO_SITE, table, url=template, body=lambda role: EVALUATE_BODY)]
     return [Cell("api", method, template, NO_SITE, table, url=template)]
@@ -656,10 +710,12 @@ ENROLLED = "enrolled episode"
 
 
 def _blinding_check(world: World, site: str) -> Callable[[str, Outcome], list[str]]:
-    """While blinded, center staff see no locked category (page, history); coordinators see it."""
+    """While blinded, center staff see no locked category, nor a factor's reason it can be read back from
+    (page, history); coordinators see them."""
     assessment = world.enrolled[site]
     words = {assessment.category, assessment.get_category_display()}
     pattern = re.compile("|".join(rf"\b{re.escape(word)}\b" for word in words), re.IGNORECASE)
+    reasons = [factor["reason"] for factor in assessment.factors if factor.get("reason")]
 
     def check(role: str, outcome: Outcome) -> list[str]:
         if outcome.status != 200:
@@ -667,6 +723,9 @@ def _blinding_check(world: World, site: str) -> Callable[[str, Outcome], list[st
         shown = pattern.search(outcome.body)
         if role in SITE_STAFF and shown:
             return [f"blinded category {shown.group(0)!r} shown to center staff"]
+        body = html.unescape(outcome.body)
+        if role in SITE_STAFF and any(reason in body for reason in reasons):
+            return ["a blinded factor reason shown to center staff"]
         return []
 
     return check
@@ -775,6 +834,15 @@ def _post_cells(world: World, name: str) -> list[Cell]:
                 reverse(name),
                 lambda role, pk=code.pk, site=site: {"site": str(pk), "file": upload_file(f"LOCAL-UPLOAD-{site}")},
             )
+        elif name == "clinical:patient-transfer":
+            patient = world.transferable[site]
+
+            def body(role, patient=patient, site=site):
+                to_site = world.sites[_other(site)]
+                version = type(patient).objects.get(pk=patient.pk).version
+                return {"site": str(to_site.pk), "reason": "permission matrix", "version": str(version)}
+
+            add(site, reverse(name, args=[patient.registry_id]), body, phase=CHANGE)
         elif name == "assessments:blinding":
             if site == "A":
                 # Blinding is on in the world: the unchecked box switches it off.
@@ -1031,3 +1099,178 @@ def test_registry_wide_roles_reach_nothing_without_a_verified_second_factor(worl
             f"site {site} changed: {d}" for d in state_differences(before[site], site_state(world.sites[site]))
         ]
     report(role, "second-factor gate", run)
+
+
+# --- Writes at a closed site ------------------------------------------------------------------------------
+#
+# Site A is closed to new data (``Site.active`` off) once the world is built. Every write to one of its
+# records — create, change and delete in the API and on the pages, a transfer into it, enrollment,
+# registration and the import — is refused with "Site AAA is closed to new data." (the one message of
+# ``apps.accounts.selectors.site_closed_message``) and changes nothing at either site.
+
+CLOSED_RECORD_API = {
+    "create": expect(401, 409, 409, 403),
+    "update": expect(401, 409, 409, 404),
+    "partial_update": expect(401, 409, 409, 404),
+    "destroy": expect(401, 409, 409, 404),
+}
+#: Coordinators register no patient anywhere (403 with that reason); staff learn the site is closed.
+CLOSED_PATIENT_CREATE = expect(401, 409, 403, 403)
+CLOSED_ENROLL = expect(401, 409, 409, 404)
+#: Site B's patient moved into closed site A: out of site-A staff's reach (404).
+CLOSED_TRANSFER_IN = expect(401, 404, 409, 404)
+#: The form comes back with the message; nothing is written.
+CLOSED_FORM = expect(LOGIN, 200, 200, 403)
+CLOSED_PAGE_POST: dict[str, dict[str, PerSite]] = {
+    "clinical:initial-course-create": CLOSED_FORM,
+    "clinical:adverse-event-create": CLOSED_FORM,
+    "clinical:episode-create": CLOSED_FORM,
+    "clinical:response-create": CLOSED_FORM,
+    "clinical:follow-up-create": CLOSED_FORM,
+    "clinical:record-edit": CLOSED_FORM,
+    "clinical:record-delete": CLOSED_FORM,
+    "clinical:patient-create": expect(LOGIN, 403, 403, 403),
+    "imports:upload": expect(LOGIN, 403, 403, 403),
+    # Back to the confirmation page, which says why (the patient page would mean it was enrolled).
+    "assessments:episode-enroll": expect(LOGIN, 302, 302, 404),
+}
+
+
+def _closed_check(message: str, roles: frozenset[str] = SITE_STAFF | REGISTRY_WIDE):
+    """A refusal (or the form shown again) says the site is closed, in so many words, to ``roles``."""
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if role in roles and outcome.status in (200, 403, 409) and message not in html.unescape(outcome.body):
+            return [f"answered {outcome.status} without {message!r}: {outcome.body[:160]!r}"]
+        return []
+
+    return check
+
+
+def _closed_api_cells(world: World, message: str) -> list[Cell]:
+    cells: list[Cell] = []
+    a = world.main["A"]
+    for route in record_routes():
+        main = a.records[route.model]
+        spare = world.disposable["A"].records[route.model]
+        payload = world.api_payloads[route.route]["A"]
+        patient = route.model is Patient
+        create = CLOSED_PATIENT_CREATE if patient else CLOSED_RECORD_API["create"]
+        base = {"surface": "api", "site": "A"}
+        cells.append(
+            Cell(
+                **base,
+                method="POST",
+                template=route.list_path(),
+                expectation=create,
+                url=route.list_path(),
+                body=lambda role, payload=payload: payload,
+                check=_closed_check(message, SITE_STAFF if patient else SITE_STAFF | REGISTRY_WIDE),
+                phase=CREATE,
+            )
+        )
+
+        def put_body(role, main=main, route=route):
+            user = world.users[role] if role in REGISTRY_WIDE else world.owners["A"]
+            return api_put_body(route, main, user)
+
+        for method, action, body in (
+            ("PUT", "update", put_body),
+            ("PATCH", "partial_update", lambda role, route=route: dict(route.record_type.change)),
+        ):
+            cells.append(
+                Cell(
+                    **base,
+                    method=method,
+                    template=route.detail_template(),
+                    expectation=CLOSED_RECORD_API[action],
+                    url=route.detail_url(main),
+                    body=body,
+                    headers=lambda main=main: if_match_current(main),
+                    check=_closed_check(message),
+                    phase=CHANGE,
+                )
+            )
+        cells.append(
+            Cell(
+                **base,
+                method="DELETE",
+                template=route.detail_template(),
+                expectation=CLOSED_RECORD_API["destroy"],
+                url=route.detail_url(spare),
+                headers=lambda spare=spare: if_match_current(spare),
+                check=_closed_check(message),
+                phase=DELETE,
+                rank=_delete_rank(route.model),
+            )
+        )
+    cells.append(
+        Cell(
+            "api",
+            "POST",
+            "/api/v1/episodes/{id}/enroll/",
+            "A",
+            CLOSED_ENROLL,
+            url=f"/api/v1/episodes/{a.episode.pk}/enroll/",
+            check=_closed_check(message),
+            phase=CHANGE,
+        )
+    )
+    incoming = world.transferable["B"]
+    cells.append(
+        Cell(
+            "api",
+            "POST",
+            TRANSFER,
+            "B",
+            CLOSED_TRANSFER_IN,
+            url=f"/api/v1/patients/{incoming.registry_id}/transfer/",
+            target="→ closed A",
+            body=lambda role: {"site": world.sites["A"].code, "reason": "permission matrix"},
+            headers=lambda: if_match_current(incoming),
+            check=_closed_check(message),
+            phase=CHANGE,
+        )
+    )
+    return cells
+
+
+def _closed_page_cells(world: World, message: str) -> list[Cell]:
+    cells = []
+    for name, table in CLOSED_PAGE_POST.items():
+        for cell in _post_cells(world, name):
+            if cell.site != "A":
+                continue
+            roles = SITE_STAFF if name in ("clinical:patient-create", "imports:upload") else SITE_STAFF | REGISTRY_WIDE
+            check = _closed_check(message, roles)
+            if name == "assessments:episode-enroll":
+                confirm = cell.url
+
+                def check(role: str, outcome: Outcome, confirm=confirm) -> list[str]:
+                    if role in SITE_STAFF | REGISTRY_WIDE and outcome.status == 302 and outcome.location != confirm:
+                        return [f"enrollment went on to {outcome.location}"]
+                    return []
+
+            cells.append(Cell(**{**cell.__dict__, "expectation": table, "check": check}))
+    return cells
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_closed_site_refuses_every_write_with_one_clear_message(world, role):
+    closed = world.sites["A"]
+    closed.active = False
+    closed.save(update_fields=["active"])
+    message = f"Site {closed.code} is closed to new data."
+    secrets = {site: secrets_of(world.sites[site]) for site in SITES}
+    before = {site: site_state(world.sites[site]) for site in SITES}
+    forbidden = forbidden_strings(world, role, secrets)
+    user = world.users[role]
+    api = run_cells(world, role, _closed_api_cells(world, message), api_client(role, user), forbidden)
+    pages = run_cells(world, role, _closed_page_cells(world, message), page_client(user), forbidden)
+    run = Run(cells=api.cells + pages.cells, failures=api.failures + pages.failures)
+    for site in SITES:
+        run.failures += [
+            f"{role}: site {site} changed: {d}" for d in state_differences(before[site], site_state(world.sites[site]))
+        ]
+    assert run.cells >= 30
+    report(role, "closed-site", run)

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
 from apps.core.viewsets import INVALID, NOT_FOUND, UNAUTHENTICATED, RecordPagination
+from registry.text import contains_nul
 
 from .models import Site
 from .selectors import site_list_for_user
@@ -45,6 +46,6 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet):
         return site_list_for_user(user=self.request.user).order_by("code")
 
     def get_object(self) -> Site:
-        if "\x00" in str(self.kwargs.get(self.lookup_field, "")):  # PostgreSQL text cannot hold NUL
+        if contains_nul(str(self.kwargs.get(self.lookup_field, ""))):  # PostgreSQL text cannot hold NUL
             raise Http404
         return super().get_object()

@@ -52,6 +52,14 @@ class Access:
         """Center staff write their own sites; coordinators and administrators write any site."""
         return site_id is not None and (site_id in self.site_ids or self.is_coordinator)
 
+    def can_register_patients_at(self, site_id: int | None) -> bool:
+        """Patients are registered by their site's staff only, on every channel.
+
+        Registering means entering a local identifier, and a refusal of a duplicate would tell whether
+        the site already holds that identifier: only those who see the site's identifiers may try.
+        """
+        return site_id is not None and self.can_see_identifiers_of(site_id)
+
 
 NO_ACCESS = Access(user_id=None, roles=frozenset(), site_ids=frozenset())
 
@@ -82,7 +90,30 @@ def site_list_for_user(*, user) -> QuerySet[Site]:
     return Site.objects.filter(pk__in=access.site_ids)
 
 
-def writable_sites_for_user(*, user) -> QuerySet[Site]:
+def writable_sites_for_user(*, user, include_closed: bool = False) -> QuerySet[Site]:
+    """Active sites the user may write records of; with ``include_closed`` also their inactive ones
+    (so that a write naming one is refused as closed, not as unknown)."""
     access = access_for_user(user)
-    qs = Site.objects.filter(active=True)
+    qs = Site.objects.all() if include_closed else Site.objects.filter(active=True)
     return qs if access.is_coordinator else qs.filter(pk__in=access.site_ids)
+
+
+def registration_sites_for_user(*, user) -> QuerySet[Site]:
+    """Active sites where the user registers patients (web form, import): those they are staff of."""
+    return Site.objects.filter(active=True, pk__in=access_for_user(user).site_ids)
+
+
+def registration_refusal(*, user) -> str:
+    """Why the user can register patients nowhere, in one sentence; "" if they can somewhere."""
+    access = access_for_user(user)
+    if not access.site_ids:
+        return "Patients are registered by the staff of their site; coordinators cannot register patients."
+    if registration_sites_for_user(user=user).exists():
+        return ""
+    codes = Site.objects.filter(pk__in=access.site_ids).order_by("code").values_list("code", flat=True)
+    return " ".join(site_closed_message(code) for code in codes)
+
+
+def site_closed_message(code: str) -> str:
+    """The answer to every write of a record of an inactive site: enrollment, records, imports."""
+    return f"Site {code} is closed to new data."

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from apps.clinical.filters import EPISODE_HELP, REGISTRY_ID_HELP, SITE_HELP, IdFilter
 from apps.clinical.models import RechallengeEpisode
+from apps.core.errors import ApplicationError
 from apps.core.models import AuditChannel
 from apps.core.viewsets import (
     FORBIDDEN,
@@ -63,11 +64,20 @@ class DecisionModelViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=EvaluateRequestSerializer,
-        responses={200: EvaluateResponseSerializer, 400: OpenApiResponse(description="Field-level errors")},
+        responses={
+            200: EvaluateResponseSerializer,
+            400: OpenApiResponse(description="Field-level errors"),
+            403: OpenApiResponse(
+                ErrorSerializer, description="Center staff while blinding is on (`BLINDING_CLOSES_CALCULATOR`)."
+            ),
+        },
         summary="Evaluate the decision model on given inputs",
+        description="Nothing is stored. Closed to center staff while blinding is on, like the calculator page.",
     )
     @action(detail=False, methods=["post"])
     def evaluate(self, request: Request) -> Response:
+        if not services.calculator_open_to(user=request.user):
+            raise ApplicationError(services.CALCULATOR_CLOSED, status=403)
         serializer = EvaluateRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

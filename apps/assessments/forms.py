@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.core.forms import NulCheckedForm
 from registry import vocabularies as v
 from registry.decision import available_versions
 
@@ -133,7 +134,7 @@ class PriorIraeForm(forms.Form):
 PriorIraeFormSet = forms.formset_factory(PriorIraeForm, extra=3, max_num=10, absolute_max=10)
 
 
-class BlindingForm(forms.Form):
+class BlindingForm(NulCheckedForm, forms.Form):
     blinded = forms.BooleanField(
         label="Hide the model's category from center staff",
         required=False,

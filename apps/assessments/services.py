@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.accounts.selectors import access_for_user
+from apps.accounts.selectors import access_for_user, site_closed_message
 from apps.core.audit import audit_write
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditAction, AuditChannel
@@ -266,10 +266,6 @@ def enrollment_preview(*, episode) -> EnrollmentPreview:
     )
 
 
-def site_closed_message(code: str) -> str:
-    return f"Site {code} is closed to new data."
-
-
 @transaction.atomic
 def episode_enroll(
     *, episode, user, channel: AuditChannel | str = AuditChannel.WEB, confirmed_digest: str | None = None
@@ -407,6 +403,25 @@ def category_visible_to(*, user) -> bool:
     """Center staff do not see the category while blinding is on; coordinators always do."""
     access = access_for_user(user)
     return access.is_coordinator or not blinding_is_on()
+
+
+CALCULATOR_CLOSED = (
+    "The decision calculator is closed to center staff while blinding is on: entering a locked episode's "
+    "inputs would show the category that blinding hides. It opens again when the coordinators end blinding."
+)
+
+
+def calculator_open_to(*, user) -> bool:
+    """Whether ``user`` may evaluate the model by hand (calculator page, evaluate API).
+
+    While blinding is on and ``BLINDING_CLOSES_CALCULATOR`` is set (the default), center staff may not:
+    the same rule as the hidden category, so a member of a site who also holds the investigator role
+    is closed out too. Coordinators, investigators and users without a site keep it.
+    """
+    access = access_for_user(user)
+    if access.is_coordinator or not access.is_site_staff:
+        return True
+    return not (getattr(settings, "BLINDING_CLOSES_CALCULATOR", True) and blinding_is_on())
 
 
 def blinding_state_at(moment=None) -> bool:

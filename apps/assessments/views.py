@@ -33,7 +33,12 @@ def _calculator_payload(form: CalculatorForm, formset) -> dict:
 
 @login_required
 def calculator(request: HttpRequest) -> HttpResponse:
-    """Enter the factors by hand and see the category with every factor's reason; nothing is stored."""
+    """Enter the factors by hand and see the category with every factor's reason; nothing is stored.
+
+    Closed to center staff while blinding is on (``BLINDING_CLOSES_CALCULATOR``).
+    """
+    if not services.calculator_open_to(user=request.user):
+        raise PermissionDenied(services.CALCULATOR_CLOSED)
     submitted = "evaluate" in request.GET
     form = CalculatorForm(request.GET if submitted else None)
     formset = PriorIraeFormSet(request.GET if submitted else None, prefix="irae")

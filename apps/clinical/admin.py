@@ -1,4 +1,9 @@
-"""Admin for clinical records; every save and delete goes through the audited services."""
+"""Admin for clinical records; every save and delete goes through the audited services.
+
+Superusers may register patients here (the admin shows them every identifier anyway; everywhere else
+only a site's staff register its patients). A patient's site is read-only here: it changes only by
+a transfer, from the patient's page or the API; an enrolled episode's patient is read-only too.
+"""
 
 from django.contrib import admin
 
@@ -15,6 +20,10 @@ class PatientAdmin(AuditedModelAdmin):
     list_select_related = ("site",)
     readonly_fields = ("registry_id", *AuditedModelAdmin.readonly_fields)
     show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "site") if obj is not None else fields
 
 
 @admin.register(InitialCourse)
@@ -35,6 +44,11 @@ class RechallengeEpisodeAdmin(AuditedModelAdmin):
     raw_id_fields = ("patient",)
     list_select_related = ("patient",)
     show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        enrolled = obj is not None and (obj.enrolled_at is not None or obj.assessments.exists())
+        return (*fields, "patient") if enrolled else fields
 
 
 @admin.register(AdverseEvent)

@@ -16,12 +16,23 @@ from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.core.models import AuditChannel
 from apps.core.parsers import StrictJSONParser
 from apps.core.viewsets import (
+    CLOSED_OR_CONFLICT,
+    ETAG,
+    FORBIDDEN,
+    IF_MATCH,
+    INVALID,
+    NO_IF_MATCH,
+    NOT_FOUND,
+    STALE,
+    UNAUTHENTICATED,
+    UNSUPPORTED,
     ReachesRecords,
     RecordAutoSchema,
     RecordPagination,
@@ -29,11 +40,12 @@ from apps.core.viewsets import (
     etag_for,
     if_match_version,
 )
+from registry.text import contains_nul
 
 from . import filters, serializers
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
 from .selectors import episodes_derived
-from .services import record_create, record_delete, record_update
+from .services import patient_transfer, patient_transfer_check_user, record_create, record_delete, record_update
 
 WRITE_ACTIONS = frozenset({"create", "update", "partial_update"})
 
@@ -63,7 +75,7 @@ class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     def get_object(self) -> Any:
         """The record named in the URL, within reach; list filters do not apply to a detail URL."""
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
-        if "\x00" in str(value):
+        if contains_nul(str(value)):  # PostgreSQL text cannot hold NUL
             raise Http404
         instance = generics.get_object_or_404(self.get_queryset(), **{self.lookup_field: value})
         self.check_object_permissions(self.request, instance)
@@ -160,6 +172,46 @@ class PatientViewSet(ClinicalRecordViewSet):
     filterset_class = filters.PatientFilter
     related = ("site",)
     ordering = ("registry_id",)
+
+    @extend_schema(
+        summary="Transfer a patient, with all their records, to another site (coordinators; If-Match required)",
+        description=(
+            "The only way a patient changes site (a `site` in PUT or PATCH is refused). Coordinators and "
+            "administrators only, with a reason; audited on the patient as site old → new. The identifiers "
+            "then show to the new site's staff only; the registry ID keeps its prefix. A site closed to new "
+            "data cannot receive patients (409)."
+        ),
+        tags=["patients"],
+        request=serializers.PatientTransferInputSerializer,
+        responses={
+            200: serializers.PatientSerializer,
+            400: INVALID,
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: CLOSED_OR_CONFLICT,
+            412: STALE,
+            415: UNSUPPORTED,
+            428: NO_IF_MATCH,
+        },
+        parameters=[IF_MATCH, ETAG],
+    )
+    @action(detail=True, methods=["post"])
+    def transfer(self, request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_object()
+        patient_transfer_check_user(user=request.user)
+        version = if_match_version(request)
+        serializer = serializers.PatientTransferInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        moved = patient_transfer(
+            patient=patient,
+            to_site=serializer.validated_data["site"],
+            user=request.user,
+            reason=serializer.validated_data["reason"],
+            channel=AuditChannel.API,
+            expected_version=version,
+        )
+        return self._respond(moved)
 
 
 @_describe("initial ICI course", "initial ICI courses", "initial-courses")

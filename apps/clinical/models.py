@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.core.models import ClinicalRecord
 from registry import vocabularies as v
 from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision, PartialDate
+from registry.identifiers import normalise_local_identifier
 
 
 class Precision(models.TextChoices):
@@ -81,7 +82,8 @@ class CaseRecord(ClinicalRecord):
     """A case-report-form record: the rules every date of every record obeys, in one place.
 
     ``full_clean`` (run by the services for every channel, and by forms and the import while
-    validating) moves a month-precision date to the 15th and refuses dates after today.
+    validating) moves a month-precision date to the 15th and refuses dates after today; a record
+    with further storage rules (the patient's local identifier) adds them to ``apply_storage_rules``.
     """
 
     class Meta:
@@ -120,8 +122,13 @@ class CaseRecord(ClinicalRecord):
                 errors[field.name] = FUTURE_DATE
         return errors
 
-    def clean_fields(self, exclude=None) -> None:
+    def apply_storage_rules(self, exclude: set[str] | frozenset[str] = frozenset()) -> None:
+        """Put entered values in the form they are stored in (dates, and a record's own rules);
+        fields in ``exclude`` (not being validated) keep their value."""
         self.apply_mid_month_rule()
+
+    def clean_fields(self, exclude=None) -> None:
+        self.apply_storage_rules(set(exclude or ()))
         errors: dict = {}
         try:
             super().clean_fields(exclude=exclude)
@@ -158,7 +165,8 @@ class Patient(CaseRecord):
     local_identifier = models.CharField(
         "Local identifier",
         max_length=64,
-        help_text="Hospital number or other local identifier. Visible to your own site only.",
+        help_text="Hospital number or other local identifier. Visible to your own site only. Stored in "
+        "upper case without spaces or invisible characters (mrn 123 and MRN123 are one patient).",
     )
     sex = models.CharField(max_length=10, choices=v.SEX.choices())
     year_of_birth = models.PositiveSmallIntegerField(validators=[MinValueValidator(1900), MaxValueValidator(2100)])
@@ -209,6 +217,12 @@ class Patient(CaseRecord):
 
     def __str__(self) -> str:
         return self.registry_id
+
+    def apply_storage_rules(self, exclude: set[str] | frozenset[str] = frozenset()) -> None:
+        """Also stores the local identifier in its normal form, so one number typed two ways is one patient."""
+        super().apply_storage_rules(exclude)
+        if "local_identifier" not in exclude and isinstance(self.local_identifier, str):
+            self.local_identifier = normalise_local_identifier(self.local_identifier)
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.selectors import access_for_user
+from registry.identifiers import local_identifiers_plan, normalise_local_identifier
 
 from .derived import timeline_derived
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
@@ -46,14 +47,26 @@ def patient_list_for_user(*, user, search: str = "", site_id: int | None = None)
         access = access_for_user(user)
         term = search.strip()
         by_id = qs.filter(registry_id__icontains=term)
-        if access.sees_identifiers:
-            by_local = qs.filter(site_id__in=access.site_ids, local_identifier__iexact=term)
+        identifier = normalise_local_identifier(term)
+        if access.sees_identifiers and identifier:
+            # The stored normal form; iexact also finds an identifier the normalising migration had to
+            # leave as typed (it collided with another of its site).
+            own = qs.filter(site_id__in=access.site_ids)
+            by_local = own.filter(Q(local_identifier=identifier) | Q(local_identifier__iexact=term))
             qs = by_id | by_local
         else:
             qs = by_id
     if site_id:
         qs = qs.filter(site_id=site_id)
     return qs.order_by("registry_id")
+
+
+def local_identifier_collisions() -> list[tuple[str, list[str]]]:
+    """Groups of patients of one site whose stored identifiers share one normal form, as (site code,
+    registry IDs): left as stored by the normalising migration (clinical 0004) for the site to resolve."""
+    stored = Patient.objects.values_list("registry_id", "site__code", "local_identifier").order_by("registry_id")
+    plan = local_identifiers_plan(stored.iterator(chunk_size=2000))
+    return sorted((str(site), sorted(str(key) for key in keys)) for site, _, keys in plan.collisions)
 
 
 def patient_get_for_user(*, user, registry_id: str) -> Patient:

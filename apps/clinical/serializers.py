@@ -85,14 +85,18 @@ class ScopedEpisodeField(serializers.PrimaryKeyRelatedField):
 
 
 class WritableSiteField(serializers.SlugRelatedField):
-    """A site the user may enter records for, by code (plus the record's current site on a change)."""
+    """A site the user may enter records for, by code (plus the record's current site on a change).
+
+    An inactive site of the user's is found too, so that the service refuses the write with "Site CODE
+    is closed to new data" rather than this field with "does not exist".
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", "Code of a site you enter records for, e.g. AMS1.")
         super().__init__(slug_field="code", queryset=Site.objects.none(), **kwargs)
 
     def get_queryset(self):
-        sites = writable_sites_for_user(user=_request_user(self.context))
+        sites = writable_sites_for_user(user=_request_user(self.context), include_closed=True)
         instance = getattr(self.parent, "instance", None)
         if isinstance(instance, Patient):
             sites = sites | Site.objects.filter(pk=instance.site_id)
@@ -161,12 +165,29 @@ PATIENT_FIELDS = crf_fields(Patient)
 
 
 class PatientInputSerializer(RecordInputSerializer):
-    site = WritableSiteField()
+    site = WritableSiteField(
+        help_text="Code of the site registering the patient, one of yours, e.g. AMS1. On a change it must stay "
+        "the patient's site: a patient moves only by a transfer (POST …/patients/{registry_id}/transfer/)."
+    )
 
     class Meta:
         model = Patient
         ref_name = "Patient"
         fields = (*PATIENT_FIELDS, "is_complete", "reason")
+
+
+class PatientTransferInputSerializer(serializers.Serializer):
+    """A transfer of a patient, with all their records, to another site (coordinators)."""
+
+    site = serializers.SlugRelatedField(
+        slug_field="code", queryset=Site.objects.all(), help_text="Code of the site the patient moves to, e.g. AMS1."
+    )
+    reason = serializers.CharField(
+        max_length=2000, help_text="Why the patient moves (required); kept in the audit trail."
+    )
+
+    class Meta:
+        ref_name = "PatientTransfer"
 
 
 class PatientSerializer(RecordOutputSerializer):

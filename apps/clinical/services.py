@@ -2,27 +2,59 @@
 
 Web forms, the API, the admin, imports and tasks all call these functions, so every path gets the
 same validation, the same site checks, the same optimistic locking and the same audit entry — and the
-same date rules (month precision → the 15th, no date after today), which ``full_clean`` applies.
+same storage rules (month precision → the 15th, no date after today, local identifiers in their
+normal form), which ``full_clean`` applies.
+
+The rules about *who* and *where* live here too, for every channel: patients are registered by
+their site's staff only; a record of an inactive site is not written at all ("Site CODE is closed to
+new data"); a patient changes site only through ``patient_transfer``; an enrolled episode never
+changes patient; and a user who does not see a patient's identifiers neither changes them nor the
+fields checked against them, so no answer tells them whether a hidden value exists.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Model, ProtectedError
+from django.db.models import CASCADE, Model, ProtectedError
 
 from apps.accounts.models import Site
-from apps.accounts.selectors import access_for_user
-from apps.core.audit import audit_write, diff, site_of, snapshot
+from apps.accounts.selectors import access_for_user, site_closed_message
+from apps.core.audit import audit_entries_append, audit_entry_build, audit_write, diff, site_of, snapshot
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.models import AuditAction, AuditChannel
-from registry.identifiers import new_registry_id
+from registry.crf import HIDDEN_FROM_COORDINATORS, TIED_TO_HIDDEN
+from registry.identifiers import new_registry_id, normalise_local_identifier
 
-from .models import CaseRecord, Patient
+from .models import CaseRecord, Patient, RechallengeEpisode
 
 REASON_REQUIRED = "A reason is required to change a record that is marked complete."
+REGISTERED_BY_SITE = "Patients are registered by the staff of their site; coordinators cannot register patients."
+SITE_CHANGE_REFUSED = (
+    "A patient changes site only by a transfer, which a coordinator makes from the patient's page "
+    "(or POST /api/v1/patients/{registry_id}/transfer/)."
+)
+ENROLLED_PATIENT_KEPT = (
+    "Rechallenge {number} is enrolled: its locked decision-model assessment belongs to this patient, so the "
+    "episode cannot move to another patient."
+)
+IDENTIFIERS_BY_SITE = "Only the patient's own site changes its identifiers."
+TIED_BY_SITE = (
+    "Only the patient's own site changes the year of birth: it is checked against the date of birth, "
+    "which only the site sees."
+)
+#: What a user who does not see a patient's identifiers reads instead of any error about them.
+HIDDEN_FIELD_PROBLEM = "This patient's record needs a correction that only its own site can make."
+TRANSFER_REASON_REQUIRED = "Give the reason for the transfer; it is kept in the audit trail."
+TRANSFER_BY_COORDINATORS = "Only coordinators transfer patients between sites."
+TRANSFER_CONFLICT = (
+    "The patient cannot be transferred to site {code}: a record there conflicts with this patient's record. "
+    "Nothing was changed; the staff of both sites can resolve it."
+)
 
 M = TypeVar("M", bound=Model)
 
@@ -38,16 +70,85 @@ def _check_site_write(*, user, site_id: int | None) -> None:
         )
 
 
-def _apply_date_rules(instance: Model) -> None:
+def _check_site_open(site_id: int | None) -> None:
+    """Nothing of an inactive site is written, from any channel and by anyone (409)."""
+    if site_id is None:
+        return
+    code, active = Site.objects.values_list("code", "active").get(pk=site_id)
+    if not active:
+        raise ApplicationError(site_closed_message(code), status=409)
+
+
+def _check_registration(*, user, site_id: int | None, channel: AuditChannel | str) -> None:
+    """Only the site's staff register its patients: a refused duplicate would reveal the identifier.
+
+    Superusers keep registering in the admin, whose forms show them every identifier anyway.
+    """
+    if user is None or (channel == AuditChannel.ADMIN and user.is_superuser):
+        return
+    if not access_for_user(user).can_register_patients_at(site_id):
+        raise ApplicationError(REGISTERED_BY_SITE, status=403)
+
+
+def _hidden_from(user, instance: Model) -> frozenset[str]:
+    """The identifier fields of ``instance`` that ``user`` does not see (none for system jobs)."""
+    if user is None or not isinstance(instance, Patient):
+        return frozenset()
+    if access_for_user(user).can_see_identifiers_of(instance.site_id):
+        return frozenset()
+    return HIDDEN_FROM_COORDINATORS["patient"]
+
+
+def _check_identifier_fields(*, user, instance: Model, data: dict[str, Any]) -> None:
+    """A user who does not see a patient's identifiers changes neither them nor the fields tied to them."""
+    hidden = _hidden_from(user, instance)
+    if not hidden:
+        return
+    errors: dict[str, list[str]] = {}
+    for name, value in data.items():
+        if value == getattr(instance, name):
+            continue
+        if name in hidden:
+            errors[name] = [IDENTIFIERS_BY_SITE]
+        elif name in TIED_TO_HIDDEN["patient"]:
+            errors[name] = [TIED_BY_SITE]
+    if errors:
+        raise ApplicationError("Please correct the errors below.", field_errors=errors)
+
+
+def _pk(value: Any) -> Any:
+    return value.pk if isinstance(value, Model) else value
+
+
+def _check_parent_change(*, instance: Model, data: dict[str, Any]) -> None:
+    """A patient's site changes only by transfer; an enrolled episode keeps its patient (400, field-level)."""
+    if isinstance(instance, Patient) and "site" in data and _pk(data["site"]) != instance.site_id:
+        raise ApplicationError(SITE_CHANGE_REFUSED, field_errors={"site": [SITE_CHANGE_REFUSED]})
+    if (
+        isinstance(instance, RechallengeEpisode)
+        and "patient" in data
+        and _pk(data["patient"]) != instance.patient_id
+        and _is_enrolled(instance)
+    ):
+        message = ENROLLED_PATIENT_KEPT.format(number=instance.sequence_number)
+        raise ApplicationError(message, field_errors={"patient": [message]})
+
+
+def _apply_date_rules(instance: Model, *, exclude: frozenset[str] = frozenset()) -> None:
     if isinstance(instance, CaseRecord):
-        instance.apply_mid_month_rule()
+        instance.apply_storage_rules(exclude)
 
 
-def _validate(instance: Model, *, exclude: list[str] | None = None) -> None:
+def _validate(instance: Model, *, exclude: list[str] | None = None, hidden: frozenset[str] = frozenset()) -> None:
+    """``full_clean``; with ``hidden`` (the fields the user may not see) nothing about them is validated
+    or said: a user who cannot see them learns from no message whether they hold a value."""
     try:
-        instance.full_clean(exclude=exclude)
+        instance.full_clean(exclude=[*(exclude or ()), *hidden])
     except ValidationError as error:
-        raise ApplicationError("Please correct the errors below.", field_errors=error.message_dict) from None
+        field_errors = error.message_dict
+        if hidden and field_errors.keys() & (hidden | TIED_TO_HIDDEN["patient"]):
+            field_errors = {NON_FIELD_ERRORS: [HIDDEN_FIELD_PROBLEM]}
+        raise ApplicationError("Please correct the errors below.", field_errors=field_errors) from None
 
 
 def _save(instance: Model, **kwargs: Any) -> None:
@@ -62,7 +163,11 @@ def _save(instance: Model, **kwargs: Any) -> None:
 def record_create(*, model: type[M], data: dict[str, Any], user, channel: AuditChannel | str, reason: str = "") -> M:
     """Create a clinical record after validation and site checks, and audit it."""
     instance = model(**data)
-    _check_site_write(user=user, site_id=site_of(instance))
+    site_id = site_of(instance)
+    _check_site_write(user=user, site_id=site_id)
+    if isinstance(instance, Patient):
+        _check_registration(user=user, site_id=site_id, channel=channel)
+    _check_site_open(site_id)
     if isinstance(instance, Patient) and not instance.registry_id:
         instance.registry_id = _unique_registry_id(instance.site_id)
     _validate(instance)
@@ -89,27 +194,100 @@ def record_update(
     reason: str = "",
     expected_version: int | None = None,
 ) -> M:
-    """Apply ``data`` to a record: refuse stale versions, require a reason once complete, audit old→new."""
+    """Apply ``data`` to a record: refuse stale versions, require a reason once complete, audit old→new.
+
+    A child record that moves to another patient (or episode) re-assesses the enrolled episodes of
+    both the patient it leaves and the one it joins.
+    """
     locked = type(instance).objects.select_for_update().get(pk=instance.pk)
     if expected_version is not None and locked.version != expected_version:
         raise ConflictError()
-    _check_site_write(user=user, site_id=site_of(locked))
+    site_before = site_of(locked)
+    _check_site_write(user=user, site_id=site_before)
+    _check_site_open(site_before)
+    _check_parent_change(instance=locked, data=data)
+    _check_identifier_fields(user=user, instance=locked, data=data)
+    hidden = _hidden_from(user, locked)
     before = snapshot(locked)
+    patient_before = _patient_id_of(locked)
     for name, value in data.items():
         setattr(locked, name, value)
-    _apply_date_rules(locked)  # before the diff, so the audit shows the date that is stored
-    _check_site_write(user=user, site_id=site_of(locked))  # moving a record into a foreign site
+    _apply_date_rules(locked, exclude=hidden)  # before the diff, so the audit shows the value that is stored
+    site_after = site_of(locked)
+    _check_site_write(user=user, site_id=site_after)  # moving a record into a foreign site
+    if site_after != site_before:
+        _check_site_open(site_after)
     changes = diff(before, snapshot(locked))
     if not changes:
         return locked
     if (before.get("is_complete") or (locked.is_complete and "is_complete" not in changes)) and not reason.strip():
         raise ApplicationError(REASON_REQUIRED, field_errors={"reason": [REASON_REQUIRED]})
-    _validate(locked)
+    _validate(locked, hidden=hidden)
     locked.version += 1
     _save(locked)
     changes["version"] = [locked.version - 1, locked.version]
     audit_write(instance=locked, action=AuditAction.UPDATE, user=user, channel=channel, changes=changes, reason=reason)
-    _reassess_enrolled_episodes(instance=locked, user=user, reason=reason)
+    _reassess_enrolled_episodes(instance=locked, user=user, reason=reason, previous_patient_id=patient_before)
+    return locked
+
+
+def patient_transfer_check_user(*, user) -> None:
+    """Transfers are made by coordinators and administrators (403 for anyone else)."""
+    if user is not None and not access_for_user(user).is_coordinator:
+        raise ApplicationError(TRANSFER_BY_COORDINATORS, status=403)
+
+
+@transaction.atomic
+def patient_transfer(
+    *,
+    patient: Patient,
+    to_site: Site,
+    user,
+    reason: str,
+    channel: AuditChannel | str = AuditChannel.WEB,
+    expected_version: int | None = None,
+) -> Patient:
+    """Move a patient, and with them every record of theirs, to another site: the one way a site changes.
+
+    Coordinators and administrators only, with a reason; one audit entry on the patient (site old →
+    new). The child records follow the patient (they reach their site through it), the registry ID
+    keeps its original prefix (it is permanent), and the identifiers from then on show to the new
+    site's staff only. A patient may leave an inactive site (that is how a closing site's patients
+    are followed on), but not move into one.
+
+    A local identifier already used at the new site refuses the transfer (409) without naming it; the
+    refusal does tell a coordinator that the two sites share an identifier, which is the one thing
+    the unique identifier per site cannot keep from them (see the README).
+    """
+    patient_transfer_check_user(user=user)
+    locked = Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    if locked is None:
+        raise ConflictError("This patient was deleted by someone else since you opened the page.")
+    if expected_version is not None and locked.version != expected_version:
+        raise ConflictError()
+    errors: dict[str, list[str]] = {}
+    if not reason.strip():
+        errors["reason"] = [TRANSFER_REASON_REQUIRED]
+    if to_site.pk == locked.site_id:
+        errors["site"] = [f"The patient is already at site {to_site.code}."]
+    if errors:
+        raise ApplicationError("Please correct the errors below.", field_errors=errors)
+    _check_site_open(to_site.pk)
+    identifiers = {locked.local_identifier, normalise_local_identifier(locked.local_identifier)}
+    if Patient.objects.filter(site=to_site, local_identifier__in=identifiers).exclude(pk=locked.pk).exists():
+        raise ApplicationError(TRANSFER_CONFLICT.format(code=to_site.code), status=409)
+    from_site = locked.site_id
+    locked.site = to_site
+    locked.version += 1
+    _save(locked)
+    audit_write(
+        instance=locked,
+        action=AuditAction.UPDATE,
+        user=user,
+        channel=channel,
+        changes={"site": [from_site, to_site.pk], "version": [locked.version - 1, locked.version]},
+        reason=reason,
+    )
     return locked
 
 
@@ -117,28 +295,142 @@ def record_update(
 def record_delete(
     *, instance: Model, user, channel: AuditChannel | str, reason: str = "", expected_version: int | None = None
 ) -> None:
-    """Delete a record (and, by cascade, its dependants), auditing what was removed."""
-    if expected_version is not None and instance.version != expected_version:
+    """Delete a record and, by cascade, its dependants, with one audit entry (old values) per removed record.
+
+    Like ``record_update``: the row is locked and its version compared under the lock. A reason is
+    required when any removed record is marked complete. An enrolled episode, and a patient with one,
+    cannot be deleted: the locked assessment is kept for validation (409).
+    """
+    locked = type(instance).objects.select_for_update().filter(pk=instance.pk).first()
+    if locked is None:
+        raise ConflictError("This record was deleted by someone else since you opened it.")
+    if expected_version is not None and locked.version != expected_version:
         raise ConflictError()
-    _check_site_write(user=user, site_id=site_of(instance))
-    if instance.is_complete and not reason.strip():
-        raise ApplicationError(REASON_REQUIRED, field_errors={"reason": [REASON_REQUIRED]})
-    audit_write(
-        instance=instance,
-        action=AuditAction.DELETE,
-        user=user,
-        channel=channel,
-        changes={name: [value, None] for name, value in snapshot(instance).items() if value not in (None, "")},
-        reason=reason,
+    _check_site_write(user=user, site_id=site_of(locked))
+    _check_site_open(site_of(locked))
+    preview = _delete_preview(locked, lock=True)
+    if preview.refusal:
+        raise ApplicationError(preview.refusal, status=409)
+    if preview.complete and not reason.strip():
+        raise ApplicationError(preview.reason_required, field_errors={"reason": [preview.reason_required]})
+    removed = preview.removed
+    cascade_reason = f"Deleted with {_describe_for_audit(locked)}" + (f": {reason}" if reason.strip() else ".")
+    audit_entries_append(
+        [
+            audit_entry_build(
+                instance=record,
+                action=AuditAction.DELETE,
+                user=user,
+                channel=channel,
+                changes={name: [value, None] for name, value in snapshot(record).items() if value not in (None, "")},
+                reason=reason if record is locked else cascade_reason,
+            )
+            for record in removed
+        ]
     )
     try:
         with transaction.atomic():
-            instance.delete()
+            locked.delete()
     except ProtectedError:
         raise ApplicationError(
             "This record cannot be deleted: a locked decision-model assessment refers to it.", status=409
         ) from None
-    _reassess_enrolled_episodes(instance=instance, user=user, reason=reason)  # a deleted patient has no pk left
+    _reassess_enrolled_episodes(instance=locked, user=user, reason=reason)  # a deleted patient has no pk left
+    instance.pk = None
+
+
+def _cascade_of(record: Model, *, lock: bool) -> list[Model]:
+    """The records deleting ``record`` removes with it (``on_delete=CASCADE``), each once, parents first.
+
+    With ``lock``, each is locked like the record itself: a child written meanwhile is either waited
+    for and found here, or refused because its parent is gone.
+    """
+    found: dict[tuple[type[Model], Any], Model] = {}
+
+    def visit(parent: Model) -> None:
+        for relation in parent._meta.related_objects:
+            if relation.on_delete is not CASCADE:
+                continue
+            children = relation.related_model._base_manager.filter(**{relation.field.name: parent}).order_by("pk")
+            if lock:
+                children = children.select_for_update()
+            for child in children:
+                if (type(child), child.pk) in found:
+                    continue
+                setattr(child, relation.field.name, parent)  # so audit entries find the site without a query
+                found[(type(child), child.pk)] = child
+                visit(child)
+
+    visit(record)
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    """What deleting a record would remove, and whether it may be deleted at all."""
+
+    removed: tuple[Model, ...]  # the record first, then every record removed with it
+    refusal: str  # why it cannot be deleted; empty if it can
+
+    @property
+    def complete(self) -> int:
+        """How many of the removed records are marked complete."""
+        return sum(bool(getattr(record, "is_complete", False)) for record in self.removed)
+
+    @property
+    def dependants(self) -> list[tuple[str, int]]:
+        """(record type, number) of the records removed with the record, in the order found."""
+        counts = Counter(str(type(record)._meta.verbose_name_plural) for record in self.removed[1:])
+        return list(counts.items())
+
+    @property
+    def reason_required(self) -> str:
+        if len(self.removed) == 1:
+            return REASON_REQUIRED
+        marked = "is" if self.complete == 1 else "are"
+        return (
+            f"A reason is required: this deletion removes {len(self.removed)} records, and {self.complete} of "
+            f"them {marked} marked complete."
+        )
+
+
+def record_delete_preview(*, record: Model) -> DeletePreview:
+    """The records deleting ``record`` would remove, and why it cannot be deleted if it cannot."""
+    return _delete_preview(record, lock=False)
+
+
+def _delete_preview(record: Model, *, lock: bool) -> DeletePreview:
+    removed = (record, *_cascade_of(record, lock=lock))
+    return DeletePreview(removed=removed, refusal=_delete_refusal(record, [r for r in removed if _is_enrolled(r)]))
+
+
+def _is_enrolled(record: Model) -> bool:
+    """An episode whose decision-model assessment is locked (enrolled, or with a stored assessment)."""
+    if not isinstance(record, RechallengeEpisode):
+        return False
+    return record.enrolled_at is not None or record.assessments.exists()
+
+
+def _delete_refusal(record: Model, enrolled: list[Model]) -> str:
+    """Why ``record`` cannot be deleted, given the enrolled episodes it would remove ("" if it can)."""
+    if not enrolled:
+        return ""
+    if isinstance(record, RechallengeEpisode):
+        return (
+            f"Rechallenge {record.sequence_number} is enrolled: its locked decision-model assessment is kept for "
+            "the model's validation, so the episode cannot be deleted. Correct its data instead (a "
+            "re-assessment is stored beside the lock)."
+        )
+    numbers = ", ".join(str(n) for n in sorted(getattr(episode, "sequence_number", 0) for episode in enrolled))
+    which = f"rechallenge {numbers} is" if len(enrolled) == 1 else f"rechallenges {numbers} are"
+    return (
+        f"This {record._meta.verbose_name} cannot be deleted: {which} enrolled, and a locked decision-model "
+        "assessment is kept for the model's validation."
+    )
+
+
+def _describe_for_audit(record: Model) -> str:
+    return f"{record._meta.verbose_name} {record}"
 
 
 def _patient_id_of(instance: Model) -> int | None:
@@ -150,12 +442,12 @@ def _patient_id_of(instance: Model) -> int | None:
     return episode.patient_id if episode is not None else None
 
 
-def _reassess_enrolled_episodes(*, instance: Model, user, reason: str) -> None:
-    """A correction to data an enrolled episode's model inputs come from yields a re-assessment."""
+def _reassess_enrolled_episodes(*, instance: Model, user, reason: str, previous_patient_id: int | None = None) -> None:
+    """A correction to data an enrolled episode's model inputs come from yields a re-assessment; a record
+    that moved to another patient re-assesses the patient it left as well."""
     from apps.assessments.services import episodes_reassess_for_patient  # assessments builds on clinical
 
-    patient_id = _patient_id_of(instance)
-    if patient_id is not None:
+    for patient_id in sorted({_patient_id_of(instance), previous_patient_id} - {None}):
         episodes_reassess_for_patient(patient_id=patient_id, user=user, reason=reason)
 
 

@@ -19,4 +19,5 @@ urlpatterns = [
     path("<str:registry_id>/initial-course/new/", views.initial_course_create, name="initial-course-create"),
     path("<str:registry_id>/adverse-events/new/", views.adverse_event_create, name="adverse-event-create"),
     path("<str:registry_id>/episodes/new/", views.episode_create, name="episode-create"),
+    path("<str:registry_id>/transfer/", views.patient_transfer, name="patient-transfer"),
 ]

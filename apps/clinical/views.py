@@ -25,8 +25,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import capfirst
 
-from apps.accounts.selectors import Access, access_for_user, site_list_for_user
-from apps.assessments.display import factor_source, locked_review_criteria_text
+from apps.accounts.selectors import Access, access_for_user, registration_refusal, site_list_for_user
+from apps.assessments.display import (
+    assessment_kind,
+    enrollment_lock_of,
+    factor_source,
+    locked_review_criteria_text,
+)
 from apps.assessments.services import category_visible_to
 from apps.core.audit import audit_history
 from apps.core.errors import ApplicationError, ConflictError
@@ -41,6 +46,7 @@ from .forms import (
     AdverseEventForm,
     DeleteForm,
     PatientForm,
+    PatientTransferForm,
     RecordForm,
     registration_sites_for_user,
 )
@@ -60,6 +66,10 @@ MODEL_FOR_SLUG: dict[str, type[Model]] = {
     "follow-up": FollowUp,
 }
 SLUG_FOR_MODEL = {model: slug for slug, model in MODEL_FOR_SLUG.items()}
+
+#: Why the patient page offers no "Delete" (the service refuses these deletions with 409 as well).
+ENROLLED_EPISODE_KEPT = "Enrolled: cannot be deleted, its locked decision-model assessment is kept for validation"
+PATIENT_WITH_ENROLLED_KEPT = "Cannot be deleted: an enrolled rechallenge's locked assessment is kept for validation"
 
 #: Fields never listed among a record's values on the patient page (bookkeeping, parents, precision).
 _NOT_SHOWN = frozenset(
@@ -165,6 +175,13 @@ class Entry:
     history_url: str = ""
     complete: bool = False
     children: list[Entry] = field(default_factory=list)
+    #: Why a record the user may change offers no "Delete" (an enrolled episode, a patient with one).
+    undeletable: str = ""
+
+    def keep(self, why: str) -> None:
+        """Offer no deletion, and say why."""
+        if self.delete_url:
+            self.delete_url, self.undeletable = "", why
 
 
 def _record_urls(record: Model) -> dict[str, str]:
@@ -201,21 +218,18 @@ def _adverse_event_entry(ae: AdverseEvent, *, can_write: bool) -> Entry:
     )
 
 
-def _assessment_view(assessment, *, show_category: bool) -> dict[str, Any]:
-    factors = assessment.factors if isinstance(assessment.factors, list) else []
+def _assessment_view(assessment, *, show_category: bool, enrollment_lock=None) -> dict[str, Any]:
+    """The assessment card. While blinded, center staff get neither the category and score nor what they
+    can be read back from: the factor levels, their reasons and sources, and the review-criteria line."""
+    factors = assessment.factors if isinstance(assessment.factors, list) and show_category else []
     return {
         "category": assessment.get_category_display() if show_category else "",
         "category_code": assessment.category if show_category else "",
         "score": assessment.score if show_category else None,
+        "blinded": not show_category,
         "model_version": assessment.model_version,
         "assessed_at": assessment.assessed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "kind": (
-            "Re-assessment after a data correction"
-            if assessment.is_reassessment
-            else "Retrospective evaluation"
-            if assessment.is_retrospective
-            else "Locked at enrollment"
-        ),
+        "kind": assessment_kind(assessment, enrollment_lock=enrollment_lock),
         "factors": [
             {
                 "factor": FACTOR_LABELS.get(factor.get("factor", ""), str(factor.get("factor", ""))),
@@ -231,6 +245,12 @@ def _assessment_view(assessment, *, show_category: bool) -> dict[str, Any]:
             locked_review_criteria_text(assessment.inputs, assessment.model_version) if show_category else ""
         ),
     }
+
+
+def _assessment_views(episode: RechallengeEpisode, *, show_category: bool) -> list[dict[str, Any]]:
+    assessments = list(episode.assessments.all())
+    lock = enrollment_lock_of(assessments)
+    return [_assessment_view(a, show_category=show_category, enrollment_lock=lock) for a in assessments]
 
 
 # --- patient list -----------------------------------------------------------------------------------
@@ -338,6 +358,7 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
         ]
 
     episode_blocks = []
+    enrolled = [episode for episode in episodes if episode.enrolled_at is not None or episode.assessments.all()]
     for episode in episodes:
         block = _entry(
             episode,
@@ -346,6 +367,8 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
             date=episode.start_date,
             can_write=can_write,
         )
+        if episode in enrolled:
+            block.keep(ENROLLED_EPISODE_KEPT)
         events = [
             _adverse_event_entry(ae, can_write=can_write) for ae in timeline["adverse_events_by_episode"][episode.pk]
         ]
@@ -374,7 +397,7 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
             {
                 "entry": block,
                 "derived": derived.episode_lines(episode_values[episode.pk]),
-                "assessments": [_assessment_view(a, show_category=show_category) for a in episode.assessments.all()],
+                "assessments": _assessment_views(episode, show_category=show_category),
                 "category_hidden": not show_category,
                 "enrolled": episode.enrolled_at is not None,
                 "enroll_url": reverse("assessments:episode-enroll", kwargs={"pk": episode.pk}),
@@ -388,6 +411,8 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
     patient_entry = _entry(
         patient, kind="Patient", title=patient.registry_id, date=None, can_write=can_write, hidden=hidden
     )
+    if enrolled:
+        patient_entry.keep(PATIENT_WITH_ENROLLED_KEPT)
     return render(
         request,
         "clinical/patient_detail.html",
@@ -401,6 +426,11 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
             "episodes": episode_blocks,
             "add": add,
             "can_add_episode": course is not None and course.stop_date is not None,
+            "transfer_url": (
+                reverse("clinical:patient-transfer", kwargs={"registry_id": patient.registry_id})
+                if access.is_coordinator
+                else ""
+            ),
         },
     )
 
@@ -493,8 +523,9 @@ def _create(
 
 @records_view
 def patient_create(request: HttpRequest) -> HttpResponse:
-    if not registration_sites_for_user(user=request.user).exists():
-        raise PermissionDenied("Patients are registered by the staff of an active site.")
+    refusal = registration_refusal(user=request.user)
+    if refusal:  # a coordinator, or staff of closed sites only
+        raise PermissionDenied(refusal)
     return _create(
         request, model=Patient, patient=None, parent={}, title="Register a patient", form_kwargs={"user": request.user}
     )
@@ -655,7 +686,12 @@ def record_edit(request: HttpRequest, model: str, pk: int) -> HttpResponse:
 
 @records_view
 def record_delete(request: HttpRequest, model: str, pk: int) -> HttpResponse:
-    """Confirm, then delete through the service (which audits what was removed)."""
+    """Confirm, then delete through the service (which audits every record removed).
+
+    The page lists what the deletion removes with the record; a record that cannot be deleted (an
+    enrolled episode, a patient with one) is explained and offers no button. A POST without the
+    version the page was loaded with, or with an older one, deletes nothing and shows the conflict.
+    """
     model_class = _model_for(model)
     access = access_for_user(request.user)
     record = _record_get(model_class, user=request.user, pk=pk)
@@ -683,12 +719,11 @@ def record_delete(request: HttpRequest, model: str, pk: int) -> HttpResponse:
                 if isinstance(record, Patient):
                     return redirect("clinical:patient-list")
                 return redirect(patient.get_absolute_url())
+        elif "version" in form.errors:  # a form without the loaded version could be overwriting anything
+            conflict = _conflict_message(record)
     else:
         form = DeleteForm(initial={"version": record.version})
-    cascades = {
-        Patient: "All of this patient's records (ICI-1, irAEs, episodes, responses, follow-ups) are deleted too.",
-        RechallengeEpisode: "Its irAEs, response assessments and follow-ups are deleted too.",
-    }
+    preview = services.record_delete_preview(record=record)
     return render(
         request,
         "clinical/record_confirm_delete.html",
@@ -697,8 +732,60 @@ def record_delete(request: HttpRequest, model: str, pk: int) -> HttpResponse:
             "title": f"Delete {_describe(record)}",
             "patient": patient,
             "values": _record_values(record, hidden=_hidden_fields(access, patient)),
-            "cascade": cascades.get(model_class, ""),
+            "dependants": preview.dependants,
+            "complete": preview.complete,
+            "removed": len(preview.removed),
+            "refusal": preview.refusal,
             "cancel_url": _back_to(patient, record),
+            "conflict": conflict,
+        },
+    )
+
+
+@records_view
+def patient_transfer(request: HttpRequest, registry_id: str) -> HttpResponse:
+    """A coordinator moves a patient, with all their records, to another site: audited, with a reason.
+
+    The one way a patient changes site; center staff ask a coordinator (403 here).
+    """
+    patient = patient_get_for_user(user=request.user, registry_id=registry_id)
+    try:
+        services.patient_transfer_check_user(user=request.user)
+    except ApplicationError as error:
+        raise PermissionDenied(error.message) from None
+    conflict = ""
+    if request.method == "POST":
+        form = PatientTransferForm(request.POST, patient=patient)
+        if form.is_valid():
+            try:
+                moved = services.patient_transfer(
+                    patient=patient,
+                    to_site=form.cleaned_data["site"],
+                    user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    channel=CHANNEL,
+                    expected_version=form.cleaned_data["version"],
+                )
+            except ConflictError:
+                conflict = _conflict_message(patient)
+            except ApplicationError as error:
+                _apply_error(form, error)
+            else:
+                messages.success(request, f"Transferred patient {moved.registry_id} to site {moved.site.code}.")
+                return redirect(moved.get_absolute_url())
+        elif "version" in form.errors:
+            conflict = _conflict_message(patient)
+    else:
+        form = PatientTransferForm(patient=patient)
+    return render(
+        request,
+        "clinical/patient_transfer.html",
+        {
+            "form": form,
+            "title": f"Transfer patient {patient.registry_id}",
+            "patient": patient,
+            "site": str(patient.site),
+            "cancel_url": patient.get_absolute_url(),
             "conflict": conflict,
         },
     )

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from .errors import ApplicationError
+from .forms import NulCheckedForm
 from .models import AuditEntry
 
 
@@ -30,7 +31,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
 
-class AuditedAdminForm(forms.ModelForm):
+class AuditedAdminForm(NulCheckedForm, forms.ModelForm):
     """Admin form with the reason that goes into the audit trail."""
 
     audit_reason = forms.CharField(

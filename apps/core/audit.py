@@ -63,7 +63,24 @@ def audit_write(
     reason: str = "",
 ) -> AuditEntry:
     """Record one change; call it inside the transaction that made the change."""
-    entry = AuditEntry(
+    entry = audit_entry_build(
+        instance=instance, action=action, user=user, channel=channel, changes=changes, reason=reason
+    )
+    (entry,) = audit_entries_append([entry])
+    return entry
+
+
+def audit_entry_build(
+    *,
+    instance: models.Model,
+    action: AuditAction | str,
+    user: Any,
+    channel: AuditChannel | str,
+    changes: dict[str, list[Any]],
+    reason: str = "",
+) -> AuditEntry:
+    """One unsaved entry, for :func:`audit_entries_append` to write with others in one go."""
+    return AuditEntry(
         user=user if getattr(user, "is_authenticated", False) else None,
         channel=channel,
         action=action,
@@ -74,8 +91,6 @@ def audit_write(
         changes=changes,
         reason=reason,
     )
-    (entry,) = audit_entries_append([entry])
-    return entry
 
 
 def hashed_content(entry: AuditEntry) -> dict[str, Any]:

@@ -218,7 +218,13 @@ INVALID = _error("Field-level errors; nothing was changed.")
 STALE = _error("If-Match is not the record's current version: reload it and try again.")
 NO_IF_MATCH = _error("If-Match is missing or is not an entity tag.")
 UNSUPPORTED = _error("The body is not JSON.")
-CONFLICT = _error("The record cannot be deleted while other records depend on it.")
+CONFLICT = _error(
+    "The record cannot be deleted (an enrolled episode's locked assessment depends on it), or its site is "
+    "closed to new data."
+)
+CLOSED_OR_CONFLICT = _error(
+    'The site is closed to new data ("Site CODE is closed to new data."), or the change conflicts with another record.'
+)
 
 
 class RecordAutoSchema(AutoSchema):
@@ -238,7 +244,7 @@ class RecordAutoSchema(AutoSchema):
     def get_response_serializers(self) -> Any:
         action = getattr(self.view, "action", None)
         output = self._serializers()[1]
-        writes = {400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN, 415: UNSUPPORTED}
+        writes = {400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN, 409: CLOSED_OR_CONFLICT, 415: UNSUPPORTED}
         detail = {401: UNAUTHENTICATED, 404: NOT_FOUND}
         by_action = {
             "list": {200: output, 400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND},

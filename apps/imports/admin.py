@@ -1,6 +1,8 @@
 """Admin for import jobs: read-only, for operators looking at stuck or failed jobs.
 
-The error report is left out: its cell values may hold a site's identifiers.
+The error report is left out: its cell values may hold a site's identifiers. So is the original
+filename, which can hold a patient's name ("smith_john_MRN123.csv"): the admin names the upload
+"upload #12 (.csv)", as the pages do for everyone but the site's staff.
 """
 
 from django.contrib import admin
@@ -10,10 +12,25 @@ from .models import ImportJob
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ("pk", "site", "uploaded_by", "status", "total_rows", "processed_rows", "error_count", "created_at")
+    list_display = (
+        "pk",
+        "site",
+        "upload",
+        "uploaded_by",
+        "status",
+        "total_rows",
+        "processed_rows",
+        "error_count",
+        "created_at",
+    )
     list_filter = ("status", "site")
     list_select_related = ("site", "uploaded_by")
-    exclude = ("errors",)
+    exclude = ("errors", "original_filename")
+    readonly_fields = ("upload",)
+
+    @admin.display(description="File")
+    def upload(self, obj: ImportJob) -> str:
+        return obj.masked_filename
 
     def has_add_permission(self, request) -> bool:
         return False

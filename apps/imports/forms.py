@@ -1,11 +1,11 @@
-"""The upload form: a site the user may write, and the CSV file."""
+"""The upload form: a site whose staff the user is (an import registers patients), and the CSV file."""
 
 from __future__ import annotations
 
 from django import forms
 
 from apps.accounts.models import Site
-from apps.accounts.selectors import writable_sites_for_user
+from apps.accounts.selectors import registration_sites_for_user
 
 
 class ImportUploadForm(forms.Form):
@@ -19,7 +19,7 @@ class ImportUploadForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = writable_sites_for_user(user=user)
+        self.fields["site"].queryset = registration_sites_for_user(user=user)
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

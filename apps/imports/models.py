@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+
+#: Extensions named beside a masked filename; any other "extension" may be part of a name.
+SHOWN_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 
 
 def import_file_path(job: ImportJob, filename: str) -> str:
@@ -58,6 +62,12 @@ class ImportJob(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("imports:job-detail", kwargs={"pk": self.pk})
+
+    @property
+    def masked_filename(self) -> str:
+        """The upload named without its original filename, which can hold a patient's name or number."""
+        suffix = PurePosixPath(self.original_filename.replace("\\", "/")).suffix.lower()
+        return f"upload #{self.pk} ({suffix})" if suffix in SHOWN_SUFFIXES else f"upload #{self.pk}"
 
     @property
     def is_running(self) -> bool:

@@ -175,6 +175,15 @@ def import_job_shows_identifiers(*, job: ImportJob, user) -> bool:
     return access_for_user(user).can_see_identifiers_of(job.site_id) or job.uploaded_by_id == user.pk
 
 
+def import_job_filename_for_user(*, job: ImportJob, user) -> str:
+    """The uploaded file's original name for its site's staff (and its uploader); "upload #12 (.csv)" for others.
+
+    A filename can hold a patient's name or hospital number ("smith_john_MRN123.csv"), so it is shown
+    like an identifier.
+    """
+    return job.original_filename if import_job_shows_identifiers(job=job, user=user) else job.masked_filename
+
+
 def import_job_counts(*, job: ImportJob) -> list[tuple[str, int]]:
     """(label, number) of the records a job created, in record order."""
     return [(label, job.created_counts[key]) for key, label in COUNT_LABELS.items() if job.created_counts.get(key)]

@@ -10,8 +10,11 @@ as ``row N, column X: message``. Any problem fails the job and writes nothing. *
 creates every record in one transaction through ``apps.clinical.services.record_create`` (so each
 record gets the same validation, site check and audit entry as from a web form, channel ``import``);
 if a record is still refused there, the transaction is rolled back and the job fails with that row's
-errors. Rows sharing a ``local_identifier`` are one patient; a patient already registered at the
-site is an error (the import creates new patients only).
+errors. Rows sharing a ``local_identifier`` (in its normal form: ``mrn1`` and ``MRN1`` are one) are one
+patient; a patient already registered at the site is an error (the import creates new patients only).
+
+An import registers patients, so only the site's own staff upload one (coordinators are refused, as
+on the patient page and the API), and a site closed to new data takes no import.
 """
 
 from __future__ import annotations
@@ -35,13 +38,14 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from apps.accounts.models import Site
-from apps.accounts.selectors import access_for_user
+from apps.accounts.selectors import access_for_user, site_closed_message
 from apps.clinical.models import Patient
 from apps.clinical.services import record_create
 from apps.core.errors import ApplicationError
 from apps.core.jobs import claimant_is_gone, job_lease, worker_identity
 from apps.core.models import AuditChannel
 from registry import csv_import as spec
+from registry.identifiers import normalise_local_identifier
 
 from .models import ImportJob
 from .selectors import COUNT_LABELS, PARENT_FIELD, RECORD_MODELS, progress_cache_key
@@ -69,6 +73,9 @@ JOB_KIND = "import"
 
 Status = ImportJob.Status
 
+#: Imports register patients, which only the site's own staff do (see ``Access.can_register_patients_at``).
+IMPORT_BY_SITE_STAFF = "Imports register patients, which only the staff of the site do; coordinators cannot import."
+
 
 def _setting(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
@@ -90,13 +97,11 @@ def import_job_create(*, user, site: Site, upload: UploadedFile, run_inline: boo
     ``run_inline`` forces either path; by default files of up to ``IMPORT_INLINE_MAX_ROWS`` rows (25)
     run at once. Call outside a transaction so the job is committed before a worker looks for it.
     """
-    access = access_for_user(user)
-    if not access.can_write_site(site.pk) or not site.active:
-        raise ApplicationError(
-            "You cannot import records into this site.",
-            field_errors={"site": ["You are not a member of this site, or it does not enrol any more."]},
-            status=403,
-        )
+    if not access_for_user(user).can_register_patients_at(site.pk):
+        raise ApplicationError(IMPORT_BY_SITE_STAFF, field_errors={"site": [IMPORT_BY_SITE_STAFF]}, status=403)
+    if not site.active:
+        closed = site_closed_message(site.code)
+        raise ApplicationError(closed, field_errors={"site": [closed]}, status=409)
     max_bytes = _setting("IMPORT_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES)
     if upload.size is not None and upload.size > max_bytes:
         message = f"The file is larger than {max_bytes // (1024 * 1024)} MB; split it into smaller files."
@@ -219,8 +224,11 @@ def import_job_expire_if_stale(*, job: ImportJob) -> ImportJob:
 
 
 def _run(job: ImportJob) -> None:
-    if not access_for_user(job.uploaded_by).can_write_site(job.site_id):
-        _fail(job, message="The uploader may no longer write records of this site. Nothing was imported.")
+    if not access_for_user(job.uploaded_by).can_register_patients_at(job.site_id):
+        _fail(job, message="The uploader is no longer on the staff of this site. Nothing was imported.")
+        return
+    if not job.site.active:
+        _fail(job, message=f"{site_closed_message(job.site.code)} Nothing was imported.")
         return
     with job.file.open("rb") as handle:
         data = handle.read()
@@ -279,14 +287,16 @@ def _fail(job: ImportJob, *, message: str = "", errors: Iterable[spec.CellError]
 # --- Validation ------------------------------------------------------------------------------------------
 
 
-def _existing_patients(site: Site, identifiers: set[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
+def _existing_patients(site: Site, identifiers: set[str]) -> set[str]:
+    """The identifiers (normal form) already registered at ``site``."""
+    found: set[str] = set()
     ordered = sorted(identifiers)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start : start + 500]
-        found.update(
-            Patient.objects.filter(site=site, local_identifier__in=chunk).values_list("local_identifier", "registry_id")
+        stored = Patient.objects.filter(site=site, local_identifier__in=chunk).values_list(
+            "local_identifier", flat=True
         )
+        found.update(normalise_local_identifier(identifier) for identifier in stored)
     return found
 
 
@@ -298,12 +308,13 @@ def _validate_rows(job: ImportJob, rows: list[spec.ParsedRow]) -> list[spec.Cell
         first_of_patient = not row.local_identifier or row.local_identifier not in seen
         seen.add(row.local_identifier)
         if first_of_patient and row.local_identifier in existing:
+            # No registry ID: the report is read by coordinators too, who must not link the two.
             errors.append(
                 row.error(
                     spec.KEY_COLUMN,
-                    f"A patient with this local identifier is already registered at {job.site.code} "
-                    f"({existing[row.local_identifier]}). The import only creates new patients: add this "
-                    "rechallenge on the patient's page, or remove the row.",
+                    f"A patient with this local identifier is already registered at {job.site.code}. The "
+                    "import only creates new patients: find the patient by this identifier on the patients "
+                    "page and add the rechallenge there, or remove the row.",
                 )
             )
         for key, instance in _unsaved_records(job.site, row):

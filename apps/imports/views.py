@@ -13,7 +13,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from apps.accounts.selectors import access_for_user, writable_sites_for_user
+from apps.accounts.selectors import access_for_user, registration_refusal, writable_sites_for_user
 from apps.core.errors import ApplicationError
 from registry import csv_import as spec
 
@@ -48,7 +48,10 @@ def index(request: HttpRequest) -> HttpResponse:
         "imports/index.html",
         {
             "sites": writable_sites_for_user(user=request.user),
-            "jobs": selectors.import_job_list_for_user(user=request.user)[:RECENT_JOBS],
+            "jobs": [
+                (job, selectors.import_job_filename_for_user(job=job, user=request.user))
+                for job in selectors.import_job_list_for_user(user=request.user)[:RECENT_JOBS]
+            ],
             "sections": sections,
             "code_lists": [(selectors.vocabulary_anchor(vocab), vocab) for vocab in selectors.import_code_lists()],
             "column_count": len(spec.HEADER),
@@ -56,6 +59,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "max_responses": spec.MAX_RESPONSES,
             "max_follow_ups": spec.MAX_FOLLOW_UPS,
             "inline_max_rows": services.import_inline_max_rows(),
+            "upload_refusal": registration_refusal(user=request.user),
         },
     )
 
@@ -73,7 +77,11 @@ def template_download(request: HttpRequest, site_code: str) -> HttpResponse:
 @transaction.non_atomic_requests
 @login_required
 def upload(request: HttpRequest) -> HttpResponse:
+    """Upload a file for one of the user's sites; coordinators (who register no patients) get 403."""
     _require_import_access(request)
+    refusal = registration_refusal(user=request.user)
+    if refusal:
+        raise PermissionDenied(refusal)
     form = ImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -101,6 +109,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "imports/job_detail.html",
         {
             "job": job,
+            "filename": selectors.import_job_filename_for_user(job=job, user=request.user),
             "processed_rows": processed,
             "percent": min(100, round(100 * processed / job.total_rows)) if job.total_rows else job.percent,
             "errors": selectors.import_job_errors_for_user(job=job, user=request.user),

@@ -275,6 +275,9 @@ else:
 #: Version of the decision model evaluated at enrollment (see registry/decision/specs/). Assessments
 #: locked under an earlier version keep it: their re-assessments are evaluated under that version.
 DECISION_MODEL_VERSION = os.environ.get("DECISION_MODEL_VERSION", "1.1")
+#: While blinding is on, center staff cannot use the decision calculator or the evaluate API: entering a
+#: locked episode's inputs there would show the category blinding hides. Coordinators and investigators can.
+BLINDING_CLOSES_CALCULATOR = env_bool("BLINDING_CLOSES_CALCULATOR", True)
 #: Coordinators and investigators must confirm a TOTP device before reaching the registry.
 REQUIRE_OTP_FOR_REGISTRY_WIDE_ROLES = env_bool("REQUIRE_OTP_FOR_REGISTRY_WIDE_ROLES", True)
 

@@ -225,7 +225,10 @@ def test_the_page_warns_before_and_after_a_retrospective_enrollment(staff_client
     messages = [str(message) for message in response.context["messages"]]
     assert len(messages) == 1
     assert messages[0].startswith("Episode enrolled retrospectively: outcome data were already recorded.")
-    assert "Retrospective evaluation" in response.content.decode()  # the assessment card's label
+    # The card's label: an enrollment after outcomes, not a retrospective evaluation of another model version.
+    card = response.content.decode()
+    assert "Locked at enrollment after outcome data were recorded (retrospective)" in card
+    assert "Retrospective evaluation" not in card
 
 
 def test_a_post_without_the_confirmed_inputs_goes_back_to_the_confirmation_page(staff_client, episode):

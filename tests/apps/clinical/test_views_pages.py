@@ -332,17 +332,24 @@ def test_the_locked_assessment_is_shown_with_its_factors(client, site_a, data_en
     assert "TFI of 6.6 months is at least 6" in html
 
 
-def test_blinding_hides_the_category_from_site_staff_but_not_coordinators(client, site_a, data_entry_a, coordinator):
+def test_blinding_hides_the_category_and_the_factor_table_from_site_staff_but_not_coordinators(
+    client, site_a, data_entry_a, coordinator
+):
+    """The factor levels and reasons give the category away ("Prior irAEs: contraindicated")."""
     patient = full_case(site_a)
     _assessment(patient.episodes.get(), category="unfavourable")
     BlindingSetting.objects.create(pk=1, blind_category_to_site_staff=True)
     html = page(sign_in(client, data_entry_a), patient_url(patient))
     assert "Unfavourable" not in html
     assert "Category hidden" in html
-    assert "TFI of 6.6 months is at least 6" in html
+    assert "TFI of 6.6 months is at least 6" not in html
+    assert '<td class="level">' not in html and "favourable" not in html.lower()
+    assert "Factor levels, their reasons and the review criteria are hidden" in html
     client.logout()
     html = page(sign_in(client, coordinator), patient_url(patient))
     assert "Unfavourable" in html
+    assert "TFI of 6.6 months is at least 6" in html
+    assert '<td class="level">favourable</td>' in html
 
 
 # --- history --------------------------------------------------------------------------------------------

@@ -159,3 +159,61 @@ def test_coordinators_see_every_sites_job_without_local_identifiers(
     assert page.status_code == 200
     assert "HYPERLINK" not in page.content.decode() and "HYPERLINK" not in report
     assert "(hidden)" in report
+
+
+# --- the original filename is shown like an identifier -----------------------------------------------------
+
+PATIENT_NAMED_FILE = "smith_john_MRN123.csv"
+
+
+def named_job(user, site) -> ImportJob:
+    rows = three_rows()
+    rows[1]["episode_ecog"] = "7"  # a failed job, so it has an error report
+    file = SimpleUploadedFile(PATIENT_NAMED_FILE, csv_bytes(rows), content_type="text/csv")
+    return services.import_job_create(user=user, site=site, upload=file)
+
+
+def test_coordinators_see_the_upload_named_by_number_on_every_page_and_report(
+    client, site_a, data_entry_a, coordinator, no_second_factor
+):
+    job = named_job(data_entry_a, site_a)
+    client.force_login(coordinator)
+    pages = {
+        "job page": client.get(job.get_absolute_url()),
+        "list": client.get(reverse("imports:index")),
+        "errors CSV": client.get(reverse("imports:job-errors", kwargs={"pk": job.pk})),
+    }
+    for where, response in pages.items():
+        assert response.status_code == 200, where
+        assert "smith" not in response.content.decode().lower(), where
+        assert "smith" not in response.get("Content-Disposition", "").lower(), where
+    assert f"upload #{job.pk} (.csv)" in pages["job page"].content.decode()
+    assert f"upload #{job.pk} (.csv)" in pages["list"].content.decode()
+
+
+def test_the_uploading_sites_staff_see_the_original_filename(client, site_a, data_entry_a, site_pi_a):
+    job = named_job(data_entry_a, site_a)
+    client.force_login(site_pi_a)  # a colleague at the site, not the uploader
+    assert PATIENT_NAMED_FILE in client.get(job.get_absolute_url()).content.decode()
+    assert PATIENT_NAMED_FILE in client.get(reverse("imports:index")).content.decode()
+
+
+def test_the_admin_shows_the_upload_by_number_only(admin_client, site_a, data_entry_a, settings):
+    settings.REQUIRE_OTP_FOR_REGISTRY_WIDE_ROLES = False
+    job = named_job(data_entry_a, site_a)
+    for url in (
+        reverse("admin:imports_importjob_changelist"),
+        reverse("admin:imports_importjob_change", args=[job.pk]),
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert "smith" not in response.content.decode().lower(), url
+        assert f"upload #{job.pk} (.csv)" in response.content.decode(), url
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("smith.csv", " (.csv)"), ("SMITH.TSV", " (.tsv)"), ("smith.john_MRN123", ""), ("smith", "")],
+)
+def test_a_masked_filename_keeps_only_a_known_extension(name, shown):
+    assert ImportJob(pk=12, original_filename=name).masked_filename == f"upload #12{shown}"
