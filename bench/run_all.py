@@ -21,6 +21,7 @@ def main() -> int:
         [sys.executable, str(HERE / "patient_list_latency.py"), "--patients", PATIENTS, "--requests", "60"],
         [sys.executable, str(HERE / "derive_frames_bench.py"), "--patients", PATIENTS, "--repeat", "1"],
         [sys.executable, str(HERE / "upload_limit_bench.py")],
+        [sys.executable, str(HERE / "validation_bench.py"), "--episodes", PATIENTS],
     ]
     if on_postgresql:
         seed = [sys.executable, str(HERE / "seed_demo_bench.py"), "--patients", PATIENTS, "--reset", "--check", "20"]
