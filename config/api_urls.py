@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.clinical.api_urls")),
     path("", include("apps.assessments.api_urls")),
+    path("", include("apps.validation.api_urls")),
 ]

@@ -26,4 +26,17 @@ SCHEDULES: tuple[Schedule, ...] = (
         crontab={"minute": "*"},
         description="Every minute: start again the imports whose worker died or whose message was lost.",
     ),
+    Schedule(
+        name="Nightly validation of the decision model",
+        task="validation.nightly",
+        crontab={"minute": "30", "hour": "2"},
+        description="Nightly at 02:30 UTC: a validation run on a fresh data cut for every model version with "
+        "locked assessments (each run by a worker; progress and results on the validation pages).",
+    ),
+    Schedule(
+        name="Recover stalled validation runs",
+        task="validation.recover_stalled_runs",
+        crontab={"minute": "*/5"},
+        description="Every five minutes: start again the validation runs whose worker died or whose message was lost.",
+    ),
 )

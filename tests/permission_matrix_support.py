@@ -52,6 +52,7 @@ from tests.apps.clinical.api_support import (
     token_client_for,
     verified_session_client_for,
 )
+from tests.apps.validation.cohorts import contract_frame, stored_run_of_frame
 from tests.factories import (
     AdverseEventFactory,
     FollowUpFactory,
@@ -163,6 +164,7 @@ class World:
     enrolled: dict[str, Assessment] = field(default_factory=dict)  # a second episode of the main patient
     transferable: dict[str, Patient] = field(default_factory=dict)  # moved to the other site by a transfer
     api_payloads: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # route → site → body
+    validation_report: Any = None  # a finished validation run whose per-site rows name both sites
 
 
 def build_world(*, site_a, site_b, users: dict[str, Any], owner_b) -> World:
@@ -197,6 +199,8 @@ def build_world(*, site_a, site_b, users: dict[str, Any], owner_b) -> World:
     world.transferable = {s: PatientFactory(site=sites[s]) for s in SITES}
     # Create bodies make their parent records now, so the "before" snapshot already holds them.
     world.api_payloads = {rt.route: {s: rt.payload(sites[s]) for s in SITES} for rt in RECORD_TYPES}
+    # Validation runs belong to no site, but their per-site rows must show center staff their own site only.
+    world.validation_report = stored_run_of_frame(contract_frame([site_a.code, site_b.code]))
     return world
 
 

@@ -134,6 +134,8 @@ RECORD_ACTIONS = {  # (method, detail?) → action
     ("DELETE", True): "destroy",
 }
 TRANSFER = "/api/v1/patients/{registry_id}/transfer/"
+VALIDATION_RUNS = "/api/v1/validation-runs/"
+VALIDATION_RUN = "/api/v1/validation-runs/{id}/"
 # ... and every other operation by name.
 OTHER_API = {
     ("GET", "/api/v1/sites/"): expect(401, 200, 200, 200),  # lists only the sites one may read
@@ -147,6 +149,11 @@ OTHER_API = {
     ("GET", "/api/v1/assessments/{id}/"): expect(401, (200, 404), 200, 404),
     # Moving a patient of the site to the other site (with If-Match and a reason).
     ("POST", TRANSFER): expect(401, (403, 404), 200, 404),  # coordinators and administrators only
+    # Validation runs belong to no site: everyone with a role reads them (center staff see only their own site's
+    # per-site rows, checked below); only coordinators and administrators start one (202, pending).
+    ("GET", VALIDATION_RUNS): expect(401, 200, 200, 200),
+    ("GET", VALIDATION_RUN): expect(401, 200, 200, 200),
+    ("POST", VALIDATION_RUNS): expect(401, 403, 202, 403),
 }
 #: Enrolling the episode the world enrolled already.
 ENROLL_AGAIN = expect(401, (409, 404), 409, 404)
@@ -182,6 +189,11 @@ PAGE_GET: dict[str, dict[str, PerSite]] = {
     "imports:upload": expect(LOGIN, 200, 403, 403),  # an import registers patients: the site's staff only
     "imports:job-detail": expect(LOGIN, (200, 404), 200, 403),
     "imports:job-errors": expect(LOGIN, (200, 404), 200, 403),
+    # Validation reports: every role reads them (center staff without other sites' rows); run now is POST only.
+    "validation:run-list": expect(LOGIN, 200, 200, 200),
+    "validation:run-create": expect(LOGIN, 405, 405, 405),
+    "validation:run-detail": expect(LOGIN, 200, 200, 200),
+    "validation:run-figure": expect(LOGIN, 200, 200, 200),
 }
 
 # Pages that take no POST of clinical data: read-only, or the sign-in flow (tested in accounts).
@@ -201,6 +213,9 @@ READ_ONLY_PAGES = frozenset(
         "imports:template",
         "imports:job-detail",
         "imports:job-errors",
+        "validation:run-list",
+        "validation:run-detail",
+        "validation:run-figure",
     }
 )
 
@@ -219,6 +234,7 @@ PAGE_POST: dict[str, dict[str, PerSite]] = {
     "assessments:blinding": expect(LOGIN, 403, 302, 403),
     "imports:upload": expect(LOGIN, (302, 200), 403, 403),  # B: not a choice of the form
     "clinical:patient-transfer": expect(LOGIN, (403, 404), 302, 403),
+    "validation:run-create": expect(LOGIN, 403, 302, 403),  # run now: coordinators and administrators only
 }
 
 ADMIN_PAGES = {
@@ -551,6 +567,61 @@ def _transfer_check(world: World, site: str) -> Callable[[str, Outcome], list[st
     return check
 
 
+def _validation_site_rows(metrics: dict[str, Any]) -> set[str]:
+    """Every site code named by the per-site rows (and their summaries) of a run's populations."""
+    codes: set[str] = set()
+    for population in metrics.get("populations", {}).values():
+        by_site = population["heterogeneity"]["by_site"]
+        codes |= set(by_site["cells"])
+        for summary in by_site["summary"].values():
+            for key in ("cells_pooled", "cells_not_estimable", "small_cells_pooled"):
+                codes |= set(summary[key])
+    return codes
+
+
+def _validation_list_check(world: World) -> Callable[[str, Outcome], list[str]]:
+    """The world's run is listed, without its metrics."""
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        rows = (outcome.json or {}).get("results")
+        if not isinstance(rows, list):
+            return ["a list answered without results"]
+        problems = []
+        if world.validation_report.pk not in {row.get("id") for row in rows}:
+            problems.append("the validation run is missing from the list")
+        if any("metrics" in row for row in rows):
+            problems.append("metrics in the list")
+        return problems
+
+    return check
+
+
+def _validation_detail_check(world: World) -> Callable[[str, Outcome], list[str]]:
+    """Center staff get site A's per-site rows only; registry-wide roles and investigators both sites'."""
+    a, b = world.sites["A"].code, world.sites["B"].code
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200 or not isinstance(outcome.json, dict):
+            return []
+        metrics = outcome.json.get("metrics")
+        if not isinstance(metrics, dict):
+            return ["a finished run without its metrics"]
+        seen = _validation_site_rows(metrics)
+        wanted = {a} if role in SITE_STAFF else {a, b}
+        return [] if seen == wanted else [f"per-site rows of {sorted(seen)}, expected {sorted(wanted)}"]
+
+    return check
+
+
+def _validation_started_check(role: str, outcome: Outcome) -> list[str]:
+    if outcome.status != 202:
+        return []
+    body = outcome.json if isinstance(outcome.json, dict) else {}
+    return [] if body.get("status") == "pending" else [f"started run answered {body.get('status')!r}, not pending"]
+
+
 def _other_api_cells(world: World, method: str, template: str) -> list[Cell]:
     table = OTHER_API[(method, template)]
     if template == "/api/v1/episodes/{id}/enroll/":
@@ -639,6 +710,36 @@ def _other_api_cells(world: World, method: str, template: str) -> list[Cell]:
         ]
     if template == "/api/v1/decision-models/evaluate/":
         return [Cell("api", method, template, NO_SITE, table, url=template, body=lambda role: EVALUATE_BODY)]
+    if template == VALIDATION_RUNS and method == "GET":
+        return [Cell("api", method, template, NO_SITE, table, url=template, check=_validation_list_check(world))]
+    if template == VALIDATION_RUNS and method == "POST":
+        return [
+            Cell(
+                "api",
+                method,
+                template,
+                NO_SITE,
+                table,
+                url=template,
+                body=lambda role: {},
+                check=_validation_started_check,
+                phase=CREATE,
+            )
+        ]
+    if template == VALIDATION_RUN:
+        run = world.validation_report
+        return [
+            Cell(
+                "api",
+                method,
+                template,
+                NO_SITE,
+                table,
+                url=f"/api/v1/validation-runs/{run.pk}/",
+                target="per-site rows of A and B",
+                check=_validation_detail_check(world),
+            )
+        ]
     return [Cell("api", method, template, NO_SITE, table, url=template)]
 
 
@@ -675,7 +776,36 @@ PK_TARGET = {
     "assessments:episode-enroll": "episode",
     "imports:job-detail": "import_job",
     "imports:job-errors": "import_job",
+    "validation:run-detail": "validation_run",
 }
+
+
+def validation_run_of(world: World):
+    """The world's finished validation run, whose per-site rows name both sites (runs belong to no site)."""
+    return world.validation_report
+
+
+#: Page targets of a validation run whose body names the per-site rows: (label, how a site's row looks).
+VALIDATION_SITE_ROWS = {
+    "validation report": lambda code: f'data-cell="{code}"',
+    "forest plot": lambda code: f">{code}<",
+}
+
+
+def _validation_page_check(world: World, target: str) -> Callable[[str, Outcome], list[str]] | None:
+    """Center staff see site A's per-site row only (report and forest plot); everyone else both sites'."""
+    row = VALIDATION_SITE_ROWS.get(target)
+    if row is None:
+        return None
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        seen = {site for site in SITES if row(world.sites[site].code) in outcome.body}
+        wanted = {"A"} if role in SITE_STAFF else set(SITES)
+        return [] if seen == wanted else [f"per-site rows of sites {sorted(seen)}, expected {sorted(wanted)}"]
+
+    return check
 
 
 def fill(pattern: PagePattern, world: World, site: str) -> list[tuple[str, dict[str, Any]]] | str:
@@ -702,7 +832,15 @@ def fill(pattern: PagePattern, world: World, site: str) -> list[tuple[str, dict[
             return [("episode", {"pk": main.episode.pk})]
         if target == "import_job":
             return [("import job", {"pk": world.import_jobs[site].pk})]
+        if target == "validation_run":
+            return [("validation report", {"pk": validation_run_of(world).pk})]
         return f"no PK_TARGET for <pk> of {pattern.name}"
+    if params == {"pk", "population", "name"}:
+        run = validation_run_of(world)
+        return [
+            ("Kaplan–Meier figure", {"pk": run.pk, "population": "primary", "name": "km-pfs2"}),
+            ("forest plot", {"pk": run.pk, "population": "primary", "name": "forest-site"}),
+        ]
     return f"cannot fill parameters {sorted(params)}"
 
 
@@ -843,6 +981,9 @@ def _post_cells(world: World, name: str) -> list[Cell]:
                 return {"site": str(to_site.pk), "reason": "permission matrix", "version": str(version)}
 
             add(site, reverse(name, args=[patient.registry_id]), body, phase=CHANGE)
+        elif name == "validation:run-create":
+            if site == "A":  # runs belong to no site
+                add(NO_SITE, reverse(name), lambda role: {})
         elif name == "assessments:blinding":
             if site == "A":
                 # Blinding is on in the world: the unchecked box switches it off.
@@ -878,7 +1019,7 @@ def page_matrix(world: World) -> Matrix:
                         matrix.unmapped.append(f"page {name}: {error}")
                         continue
                     blinded = target == ENROLLED or name == "clinical:patient-detail"
-                    check = _blinding_check(world, site) if blinded else None
+                    check = _blinding_check(world, site) if blinded else _validation_page_check(world, target)
                     matrix.cells.append(
                         Cell("page", "GET", name, site, PAGE_GET[name], url=url, target=target, check=check)
                     )

@@ -101,6 +101,7 @@ LOCAL_APPS = [
     "apps.clinical",
     "apps.assessments",
     "apps.imports",
+    "apps.validation",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
