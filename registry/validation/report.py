@@ -13,7 +13,8 @@ Choices a reader of the report should know (also listed under ``"definitions"`` 
   the AUC at 6, recurrence at 6 and 12) are estimated among episodes whose *potential* follow-up
   reaches X months (start ≤ cut − X calendar months); medians, log-rank and Cox use everyone.
 - The score is read as "higher = more favourable": concordance uses −score as the risk.
-- Cox: Efron ties; site-clustered robust variance when the population spans more than one site.
+- Cox: Efron ties; site-clustered robust variance when the population spans at least
+  ``MIN_SITES_FOR_ROBUST_VARIANCE`` sites (model-based below that, said in ``cox_model.variance``).
 - Heterogeneity cells use model-based variances; cells with fewer than
   :data:`SMALL_CELL_EVENTS` events or a missing category are flagged, never hidden.
 """
@@ -66,6 +67,9 @@ __all__ = ["DECIMALS", "METRICS_FORMAT", "data_hash", "validation_metrics"]
 METRICS_FORMAT = "validation-metrics/1"
 #: Floats are rounded to this many decimals; p-values to this many significant digits.
 DECIMALS = 6
+#: Fewest sites for a site-clustered (sandwich) variance of the Cox HRs; fewer clusters give intervals
+#: that are far too narrow, so the model-based variance is used below it.
+MIN_SITES_FOR_ROBUST_VARIANCE = 10
 P_VALUE_DIGITS = 6
 #: A heterogeneity cell with fewer events than this is flagged as small.
 SMALL_CELL_EVENTS = 10
@@ -98,7 +102,8 @@ DEFINITIONS = {
     "logrank": "k-group log-rank test (hypergeometric variance); trend test with scores favourable 0, "
     "intermediate 1, unfavourable 2",
     "cox": "Cox model of PFS2 on category (favourable reference), Efron ties; robust sandwich variance clustered "
-    "by site when there is more than one site; Wald p-values",
+    "by site when there are at least 10 sites (model-based below: a sandwich from few clusters is too narrow); "
+    "Wald p-values",
     "ph_test": "Grambsch–Therneau test on scaled Schoenfeld residuals against 1 − KM(t), model-based variance; "
     "per covariate (1 df) and global",
     "c_index": "Harrell's C of −score for PFS2 (higher score = more favourable); Uno's C truncated at 12 months "
@@ -438,7 +443,10 @@ def _category_cox(analysed: _Columns) -> tuple[dict[str, Any], dict[str, Any], d
     names = [ANALYSED_CATEGORIES[c] for c in present]
     sites = analysed["site"]
     n_sites = int(np.unique(sites).size)
-    fit = cox_ph(time, event, _dummies(category, present), names=names, clusters=sites if n_sites > 1 else None)
+    # A sandwich estimate from a handful of clusters is far too narrow (2 sites gave p = 1e-68 on NCCTG
+    # lung): below MIN_SITES_FOR_ROBUST_VARIANCE the model-based variance is reported, and says so.
+    clustered = n_sites >= MIN_SITES_FOR_ROBUST_VARIANCE
+    fit = cox_ph(time, event, _dummies(category, present), names=names, clusters=sites if clustered else None)
     if fit.converged:
         for name, s in fit.summary().items():
             cox[name] = {"hr": s["hr"], "ci": list(s["ci"]), "p": s["p"], "log_hr": s["coef"], "se_log_hr": s["se"]}
@@ -447,7 +455,10 @@ def _category_cox(analysed: _Columns) -> tuple[dict[str, Any], dict[str, Any], d
         "converged": fit.converged,
         "reference": ANALYSED_CATEGORIES[0],
         "ties": fit.ties,
-        "variance": "robust, clustered by site" if fit.robust_variance is not None else "model-based (one site)",
+        "variance": "robust, clustered by site"
+        if fit.robust_variance is not None
+        else f"model-based ({n_sites} site{'s' if n_sites != 1 else ''}: fewer than "
+        f"{MIN_SITES_FOR_ROBUST_VARIANCE} for a site-clustered sandwich)",
         "n_sites": n_sites,
         "n": fit.n,
         "events": fit.n_events,

@@ -186,8 +186,12 @@ def test_logrank_cox_and_concordance_match_the_libraries(metrics, primary):
     for name in ("intermediate", "unfavourable"):
         assert result["cox"][name]["hr"] == pytest.approx(float(np.exp(cph.params_[name])), abs=ROUNDING)
         assert result["cox_model"]["model_based_se"][name] == pytest.approx(cph.standard_errors_[name], abs=ROUNDING)
-    assert result["cox_model"]["variance"] == "robust, clustered by site"
+    # Six sites are too few for a site-clustered sandwich: the model-based interval, as lifelines gives it.
     assert result["cox_model"]["n_sites"] == 6
+    assert result["cox_model"]["variance"].startswith("model-based (6 sites")
+    for name in ("intermediate", "unfavourable"):
+        low, high = np.exp(cph.confidence_intervals_.loc[name]).to_numpy()
+        assert result["cox"][name]["ci"] == pytest.approx([low, high], abs=1e-5)
 
     score = analysed["score"].to_numpy(float)
     assert result["c_index"]["harrell"] == pytest.approx(concordance_index(t, score, e), abs=ROUNDING)
@@ -337,5 +341,20 @@ def test_lung_data_through_the_run_give_the_published_medians_logrank_and_hazard
     cox = primary["cox"]["intermediate"]
     assert round(1 / cox["hr"], 3) == 0.588
     assert (round(1 / cox["ci"][1], 3), round(1 / cox["ci"][0], 3)) == (0.424, 0.816)
-    assert primary["cox_model"]["variance"] == "model-based (one site)"
+    assert primary["cox_model"]["variance"].startswith("model-based (1 site")
     assert primary["cox"]["unfavourable"] is None
+
+
+def test_with_enough_sites_the_hazard_ratios_get_the_site_clustered_sandwich_variance():
+    from registry.validation.survival import cox_ph
+
+    clustered_frame = generate_frame(3000, sites=12, seed=5)
+    result = metrics_of(clustered_frame)["populations"]["primary"]
+    assert result["cox_model"]["n_sites"] == 12
+    assert result["cox_model"]["variance"] == "robust, clustered by site"
+    analysed = build_populations(clustered_frame, data_cut=DATA_CUT)["primary"].analysed
+    t, e = pfs2(analysed)
+    category = analysed["category"].to_numpy(object)
+    x = np.column_stack([category == "intermediate", category == "unfavourable"]).astype(float)
+    fit = cox_ph(t, e, x, names=["intermediate", "unfavourable"], clusters=analysed["site"].to_numpy(object))
+    assert result["cox"]["unfavourable"]["ci"] == pytest.approx(list(fit.ci()[1]), abs=1e-5)
