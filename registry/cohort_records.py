@@ -15,7 +15,6 @@ from itertools import count
 import numpy as np
 import pandas as pd
 
-from registry.dates import DatePrecision, PartialDate
 from registry.derive_frames import FRAME_COLUMNS, Frames
 from registry.records import (
     CourseRecord,
@@ -28,32 +27,9 @@ from registry.records import (
 from registry.synthetic import DemoAdverseEvent, DemoEpisode, DemoPatient
 
 
-def _partial(value, precision: str) -> PartialDate | None:
-    return None if value is None else PartialDate(value, DatePrecision(precision or "day"))
-
-
-def _answer(value: str | None) -> str | None:
-    """A yes/no/unknown CRF answer; blank means not answered."""
-    return value or None
-
-
 def _prednisone(episode: DemoEpisode) -> float | None:
     dose = episode.current_prednisone_mg_per_day
     return None if dose is None else float(dose)
-
-
-def _irae_record(event: DemoAdverseEvent, episode_id: int | None) -> IraeRecord:
-    return IraeRecord(
-        episode_id=episode_id,
-        ctcae_term=event.ctcae_term,
-        organ_category=event.organ_category,
-        grade=event.grade,
-        onset=_partial(event.onset_date, event.onset_date_precision),
-        resolved_to_grade=event.resolved_to_grade,
-        resolution=_partial(event.resolution_date, event.resolution_date_precision),
-        management=event.management or None,
-        steroid_refractory=event.steroid_refractory,
-    )
 
 
 def patient_records(patient: DemoPatient, *, episode_ids: Sequence[int]) -> PatientRecords:
@@ -61,45 +37,23 @@ def patient_records(patient: DemoPatient, *, episode_ids: Sequence[int]) -> Pati
     course = patient.initial_course
     episodes = list(zip(episode_ids, patient.episodes, strict=True))
     return PatientRecords(
-        course=CourseRecord(
-            start=_partial(course.start_date, course.start_date_precision),
-            stop=_partial(course.stop_date, course.stop_date_precision),
-            progression=_partial(course.progression_date, course.progression_date_precision),
-            stop_reason=course.stop_reason or None,
-            iraes_during_course=_answer(course.iraes_during_course),
-        ),
-        episodes=tuple(
-            EpisodeRecord(
-                id=episode_id,
-                sequence_number=episode.sequence_number,
-                start_date=episode.start_date,
-                regimen_type=episode.regimen_type,
-                ecog_at_rechallenge=episode.ecog_at_rechallenge,
-                current_prednisone_mg_per_day=_prednisone(episode),
-                iraes_during_rechallenge=_answer(episode.iraes_during_rechallenge),
-            )
-            for episode_id, episode in episodes
-        ),
+        course=CourseRecord.from_crf(course),
+        episodes=tuple(EpisodeRecord.from_crf(episode, id=episode_id) for episode_id, episode in episodes),
         iraes=tuple(
-            [_irae_record(event, None) for event in patient.adverse_events]
-            + [_irae_record(event, episode_id) for episode_id, episode in episodes for event in episode.adverse_events]
+            [IraeRecord.from_crf(event, episode_id=None) for event in patient.adverse_events]
+            + [
+                IraeRecord.from_crf(event, episode_id=episode_id)
+                for episode_id, episode in episodes
+                for event in episode.adverse_events
+            ]
         ),
         responses=tuple(
-            ResponseRecord(episode_id=episode_id, assessed_on=response.assessment_date, category=response.category)
+            ResponseRecord.from_crf(response, episode_id=episode_id)
             for episode_id, episode in episodes
             for response in episode.responses
         ),
         follow_ups=tuple(
-            FollowUpRecord(
-                episode_id=episode_id,
-                follow_up_date=fu.follow_up_date,
-                vital_status=fu.vital_status,
-                progression_date=fu.progression_date,
-                rechallenge_stopped_date=fu.rechallenge_stopped_date,
-                rechallenge_stop_reason=fu.rechallenge_stop_reason or None,
-                death_date=fu.death_date,
-                last_known_alive_date=fu.last_known_alive_date,
-            )
+            FollowUpRecord.from_crf(fu, episode_id=episode_id)
             for episode_id, episode in episodes
             for fu in episode.follow_ups
         ),

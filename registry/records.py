@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from registry.dates import PartialDate
+from registry.dates import DatePrecision, PartialDate
+
+
+def _partial(record: Any, field: str) -> PartialDate | None:
+    """The date ``field`` of a CRF record with its ``<field>_precision`` (blank precision = day)."""
+    value = getattr(record, field)
+    return None if value is None else PartialDate(value, DatePrecision(getattr(record, f"{field}_precision") or "day"))
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
 
 #: Answers to "were there irAEs during this course?" (``None`` = not answered).
 IRAE_HISTORY_ANSWERS: tuple[str, ...] = ("yes", "no", "unknown")
@@ -29,6 +41,17 @@ class CourseRecord:
     #: "yes" / "no" / "unknown", or None when the question was not answered.
     iraes_during_course: str | None = None
 
+    @classmethod
+    def from_crf(cls, course: Any) -> CourseRecord:
+        """From any object with the CRF's field names: a Django ``InitialCourse`` or a demo course."""
+        return cls(
+            start=_partial(course, "start_date"),
+            stop=_partial(course, "stop_date"),
+            progression=_partial(course, "progression_date"),
+            stop_reason=course.stop_reason or None,
+            iraes_during_course=course.iraes_during_course or None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class EpisodeRecord:
@@ -43,6 +66,19 @@ class EpisodeRecord:
     current_prednisone_mg_per_day: float | None = None
     #: "yes" / "no" / "unknown" / None, as for ICI-1 (read when this episode precedes another).
     iraes_during_rechallenge: str | None = None
+
+    @classmethod
+    def from_crf(cls, episode: Any, *, id: int) -> EpisodeRecord:
+        """From any object with the CRF's field names (Django ``RechallengeEpisode`` or demo episode)."""
+        return cls(
+            id=id,
+            sequence_number=episode.sequence_number,
+            start_date=episode.start_date,
+            regimen_type=episode.regimen_type or None,
+            ecog_at_rechallenge=episode.ecog_at_rechallenge,
+            current_prednisone_mg_per_day=_float(episode.current_prednisone_mg_per_day),
+            iraes_during_rechallenge=episode.iraes_during_rechallenge or None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +96,21 @@ class IraeRecord:
     #: True / False, or None when not known.
     steroid_refractory: bool | None = None
 
+    @classmethod
+    def from_crf(cls, event: Any, *, episode_id: int | None) -> IraeRecord:
+        """From any object with the CRF's field names (Django ``AdverseEvent`` or demo irAE)."""
+        return cls(
+            episode_id=episode_id,
+            ctcae_term=event.ctcae_term,
+            organ_category=event.organ_category,
+            grade=event.grade,
+            onset=_partial(event, "onset_date"),
+            resolved_to_grade=event.resolved_to_grade,
+            resolution=_partial(event, "resolution_date"),
+            management=event.management or None,
+            steroid_refractory=event.steroid_refractory,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ResponseRecord:
@@ -68,6 +119,10 @@ class ResponseRecord:
     episode_id: int
     assessed_on: dt.date
     category: str
+
+    @classmethod
+    def from_crf(cls, response: Any, *, episode_id: int) -> ResponseRecord:
+        return cls(episode_id=episode_id, assessed_on=response.assessment_date, category=response.category)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +137,20 @@ class FollowUpRecord:
     rechallenge_stop_reason: str | None = None
     death_date: dt.date | None = None
     last_known_alive_date: dt.date | None = None
+
+    @classmethod
+    def from_crf(cls, follow_up: Any, *, episode_id: int) -> FollowUpRecord:
+        """From any object with the CRF's field names (Django ``FollowUp`` or demo follow-up)."""
+        return cls(
+            episode_id=episode_id,
+            follow_up_date=follow_up.follow_up_date,
+            vital_status=follow_up.vital_status,
+            progression_date=follow_up.progression_date,
+            rechallenge_stopped_date=follow_up.rechallenge_stopped_date,
+            rechallenge_stop_reason=follow_up.rechallenge_stop_reason or None,
+            death_date=follow_up.death_date,
+            last_known_alive_date=follow_up.last_known_alive_date,
+        )
 
 
 @dataclass(frozen=True, slots=True)

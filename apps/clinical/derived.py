@@ -23,7 +23,7 @@ from registry.records import (
     ResponseRecord,
 )
 
-from .models import AdverseEvent, FollowUp, InitialCourse, RechallengeEpisode
+from .models import RechallengeEpisode
 
 __all__ = [
     "CourseDerived",
@@ -57,56 +57,6 @@ class CourseDerived:
 # --- ORM objects → plain records ---------------------------------------------------------------------
 
 
-def _course_record(course: InitialCourse) -> CourseRecord:
-    return CourseRecord(
-        start=course.start,
-        stop=course.stop,
-        progression=course.progression,
-        stop_reason=course.stop_reason or None,
-        iraes_during_course=course.iraes_during_course or None,
-    )
-
-
-def _episode_record(episode: RechallengeEpisode) -> EpisodeRecord:
-    dose = episode.current_prednisone_mg_per_day
-    return EpisodeRecord(
-        id=episode.pk,
-        sequence_number=episode.sequence_number,
-        start_date=episode.start_date,
-        regimen_type=episode.regimen_type or None,
-        ecog_at_rechallenge=episode.ecog_at_rechallenge,
-        current_prednisone_mg_per_day=None if dose is None else float(dose),
-        iraes_during_rechallenge=episode.iraes_during_rechallenge or None,
-    )
-
-
-def _irae_record(event: AdverseEvent) -> IraeRecord:
-    return IraeRecord(
-        episode_id=event.episode_id,
-        ctcae_term=event.ctcae_term,
-        organ_category=event.organ_category,
-        grade=event.grade,
-        onset=event.onset,
-        resolved_to_grade=event.resolved_to_grade,
-        resolution=event.resolution,
-        management=event.management or None,
-        steroid_refractory=event.steroid_refractory,
-    )
-
-
-def _follow_up_record(follow_up: FollowUp) -> FollowUpRecord:
-    return FollowUpRecord(
-        episode_id=follow_up.episode_id,
-        follow_up_date=follow_up.follow_up_date,
-        vital_status=follow_up.vital_status,
-        progression_date=follow_up.progression_date,
-        rechallenge_stopped_date=follow_up.rechallenge_stopped_date,
-        rechallenge_stop_reason=follow_up.rechallenge_stop_reason or None,
-        death_date=follow_up.death_date,
-        last_known_alive_date=follow_up.last_known_alive_date,
-    )
-
-
 def patient_records(timeline: dict) -> PatientRecords:
     """The records of a ``patient_timeline`` as plain values (responses and follow-ups are prefetched)."""
     course = timeline["initial_course"]
@@ -115,21 +65,27 @@ def patient_records(timeline: dict) -> PatientRecords:
     for episode in episodes:
         adverse_events += timeline["adverse_events_by_episode"][episode.pk]
     return PatientRecords(
-        course=_course_record(course) if course is not None else None,
-        episodes=tuple(_episode_record(episode) for episode in episodes),
-        iraes=tuple(_irae_record(event) for event in adverse_events),
+        course=CourseRecord.from_crf(course) if course is not None else None,
+        episodes=tuple(EpisodeRecord.from_crf(episode, id=episode.pk) for episode in episodes),
+        iraes=tuple(IraeRecord.from_crf(event, episode_id=event.episode_id) for event in adverse_events),
         responses=tuple(
-            ResponseRecord(episode_id=episode.pk, assessed_on=response.assessment_date, category=response.category)
+            ResponseRecord.from_crf(response, episode_id=episode.pk)
             for episode in episodes
             for response in episode.responses.all()
         ),
-        follow_ups=tuple(_follow_up_record(fu) for episode in episodes for fu in episode.follow_ups.all()),
+        follow_ups=tuple(
+            FollowUpRecord.from_crf(fu, episode_id=episode.pk)
+            for episode in episodes
+            for fu in episode.follow_ups.all()
+        ),
     )
 
 
 def rechallenge_stop(episode: RechallengeEpisode) -> PartialDate | None:
     """When a rechallenge stopped: the earliest stop date any of its (prefetched) follow-ups records."""
-    stop = derive.rechallenge_stop(_follow_up_record(fu) for fu in episode.follow_ups.all())
+    stop = derive.rechallenge_stop(
+        FollowUpRecord.from_crf(fu, episode_id=episode.pk) for fu in episode.follow_ups.all()
+    )
     return PartialDate(stop) if stop is not None else None
 
 
