@@ -51,7 +51,7 @@ from registry.decision.inputs import decision_inputs, inputs_snapshot
 from registry.synthetic import DATA_CUT, DemoEpisode, DemoPatient
 
 from .models import Assessment
-from .services import active_model_version
+from .services import active_model_version, enrollment_reason
 
 #: Share of episodes locked late, after outcome data were recorded (flagged retrospective).
 RETROSPECTIVE_SHARE = 0.10
@@ -212,7 +212,6 @@ class DemoEnrollment:
         assessment_ids = writer.parents(self.table, rows)
         entries = []
         for written, lock, assessment_id in zip(episodes, locks, assessment_ids, strict=True):
-            how = "retrospectively (outcome data already recorded)" if lock.is_retrospective else "prospectively"
             entries.append(
                 AuditEntry(
                     channel=AuditChannel.SEED.value,
@@ -222,10 +221,10 @@ class DemoEnrollment:
                     object_repr=f"{written.patient.registry_id} rechallenge {written.episode.sequence_number}",
                     site_id=written.site_id,
                     changes={"enrolled_at": [None, lock.enrolled_at.isoformat()], "version": [1, 2]},
-                    reason=(
-                        f"Enrolled {how}; decision model {spec.version} locked (assessment #{assessment_id}). "
-                        f"Synthetic demo data (seed {self.seed})."
-                    ),
+                    reason=enrollment_reason(
+                        model_version=spec.version, assessment_id=assessment_id, is_retrospective=lock.is_retrospective
+                    )
+                    + f" Synthetic demo data (seed {self.seed}).",
                 )
             )
         return {

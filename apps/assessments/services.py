@@ -299,7 +299,6 @@ def episode_enroll(
     locked.enrolled_at = assessment.assessed_at
     locked.version += 1
     locked.save(update_fields=["enrolled_at", "version", "updated_at"])
-    how = "retrospectively (outcome data already recorded)" if is_retrospective else "prospectively"
     audit_write(
         instance=locked,
         action=AuditAction.UPDATE,
@@ -309,10 +308,17 @@ def episode_enroll(
             "enrolled_at": [None, assessment.assessed_at.isoformat()],
             "version": [locked.version - 1, locked.version],
         },
-        # The category is deliberately not in the reason: history pages must not unblind center staff.
-        reason=f"Enrolled {how}; decision model {assessment.model_version} locked (assessment #{assessment.pk}).",
+        reason=enrollment_reason(
+            model_version=assessment.model_version, assessment_id=assessment.pk, is_retrospective=is_retrospective
+        ),
     )
     return assessment
+
+
+def enrollment_reason(*, model_version: str, assessment_id: int, is_retrospective: bool) -> str:
+    """The audit reason of an enrollment (never the category: history pages must not unblind center staff)."""
+    how = "retrospectively (outcome data already recorded)" if is_retrospective else "prospectively"
+    return f"Enrolled {how}; decision model {model_version} locked (assessment #{assessment_id})."
 
 
 def episode_reassess_if_inputs_changed(*, episode, user, reason: str = "") -> Assessment | None:
