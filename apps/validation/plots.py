@@ -28,21 +28,18 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # should anything import pyplot, never a GUI backend in the web process
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from registry.validation import build_populations, data_hash
 from registry.validation.populations import ANALYSED_CATEGORIES
 from registry.validation.survival import kaplan_meier
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "PLOTS",
@@ -253,14 +250,24 @@ def _svg(figure: Figure, title: str) -> str:
     return buffer.getvalue()
 
 
+def _new_figure(**kwargs: Any) -> Figure:
+    """A matplotlib figure; matplotlib is loaded on the first drawing, not when the web process starts."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def _rendered(draw, *args: Any, **kwargs: Any) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")  # should anything import pyplot, never a GUI backend in the web process
     with _render_lock, matplotlib.rc_context(RC):
         return draw(*args, **kwargs)
 
 
 def _message_figure(title: str, message: str) -> str:
     def draw() -> str:
-        figure = Figure(figsize=(7.5, 1.6), layout="constrained")
+        figure = _new_figure(figsize=(7.5, 1.6), layout="constrained")
         ax = figure.add_subplot()
         ax.set_axis_off()
         ax.set_title(title, loc="left", fontsize=10)
@@ -287,7 +294,7 @@ def km_svg(
         present = {label: data for label, data in groups.items() if len(data[0])}
         longest = max((float(np.max(t)) for t, _ in present.values()), default=12.0)
         ticks = risk_table_times(longest)
-        figure = Figure(figsize=(7.5, 4.2 + 0.22 * max(len(groups), 1)), layout="constrained")
+        figure = _new_figure(figsize=(7.5, 4.2 + 0.22 * max(len(groups), 1)), layout="constrained")
         grid = figure.add_gridspec(2, 1, height_ratios=[4.0, 0.35 + 0.25 * max(len(groups), 1)])
         ax = figure.add_subplot(grid[0])
         table = figure.add_subplot(grid[1], sharex=ax)
@@ -346,7 +353,7 @@ def recurrence_svg(
     """Two panels: the cumulative incidence by recurrence kind, and of any-grade recurrence by prior irAE."""
 
     def draw() -> str:
-        figure = Figure(figsize=(7.5, 3.6), layout="constrained")
+        figure = _new_figure(figsize=(7.5, 3.6), layout="constrained")
         left, right = figure.subplots(1, 2, sharey=True)
         longest = max((float(np.max(t)) for t, _ in (*by_kind.values(), *by_prior.values()) if len(t)), default=12.0)
         ticks = risk_table_times(longest)
@@ -400,8 +407,10 @@ def forest_svg(
     labels = list(heterogeneity.get("cells", {}))
 
     def draw() -> str:
+        from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
         rows = len(labels) + 1
-        figure = Figure(figsize=(7.5, 1.4 + 0.32 * rows), layout="constrained")
+        figure = _new_figure(figsize=(7.5, 1.4 + 0.32 * rows), layout="constrained")
         axes = figure.subplots(1, len(comparisons), sharey=True, squeeze=False)[0]
         y_of = {label: rows - 1 - i for i, label in enumerate(labels)}
         for ax, comparison in zip(axes, comparisons, strict=True):
