@@ -30,8 +30,9 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
+from apps.accounts.demo import demo_users_ensure  # noqa: E402
 from apps.accounts.models import Membership, Role  # noqa: E402
-from apps.clinical.demo import demo_cohort_seed, demo_users_ensure  # noqa: E402
+from apps.clinical.demo import demo_cohort_seed  # noqa: E402
 from apps.clinical.models import Patient  # noqa: E402
 
 

@@ -35,14 +35,9 @@ from typing import Any
 
 from django.db import connection
 
-from apps.clinical.demo import (
-    BulkTable,
-    DemoWriter,
-    Progress,
-    WrittenEpisode,
-    demo_cohort_seed,
-)
+from apps.clinical.demo import Progress, WrittenEpisode, demo_cohort_seed
 from apps.clinical.models import RechallengeEpisode
+from apps.core.bulk import BulkTable, BulkWriter
 from apps.core.models import AuditAction, AuditChannel, AuditEntry
 from config.version import code_version
 from registry.cohort_records import patient_records
@@ -190,7 +185,7 @@ class DemoEnrollment:
 
     # -- in the writing thread, once the chunk's ids exist --
 
-    def write(self, episodes: Sequence[WrittenEpisode], writer: DemoWriter) -> dict[str, int]:
+    def write(self, episodes: Sequence[WrittenEpisode], writer: BulkWriter) -> dict[str, int]:
         """The locked assessments, then one audit entry per enrollment as ``services.episode_enroll`` writes it."""
         spec = self.spec
         locks: list[DemoLock] = [written.enrollment for written in episodes]

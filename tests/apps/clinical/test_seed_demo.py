@@ -1,17 +1,23 @@
-"""``manage.py seed_demo`` and its services: counts, determinism, valid records, demo users, audit trail."""
+"""``manage.py seed_demo`` and its services: counts, determinism, valid records, demo users, audit trail.
+
+The bulk writer itself is tested in ``tests/apps/core/test_bulk.py``, the demo accounts in
+``tests/apps/accounts/test_demo.py``.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import io
 import random
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
+from apps.accounts.demo import DEMO_PASSWORD
 from apps.accounts.models import Membership, Role, Site, User
-from apps.clinical.demo import DEMO_PASSWORD, BulkTable, demo_cohort_seed, demo_users_ensure
+from apps.clinical.demo import crf_columns, demo_cohort_seed
 from apps.clinical.models import (
     AdverseEvent,
     FollowUp,
@@ -22,6 +28,15 @@ from apps.clinical.models import (
 )
 from apps.core.models import AuditEntry
 from registry import vocabularies as v
+from registry.synthetic import (
+    DemoAdverseEvent,
+    DemoEpisode,
+    DemoFollowUp,
+    DemoInitialCourse,
+    DemoPatient,
+    DemoResponse,
+    generate_cohort,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -186,26 +201,6 @@ def test_demo_users_exist_for_every_role_with_working_passwords(var_dir) -> None
     assert DEMO_PASSWORD in credentials
 
 
-def test_demo_users_ensure_is_idempotent() -> None:
-    demo_cohort_seed(sites=2, patients=2, seed=1)
-
-    first = demo_users_ensure(sites=["DEMO01", "DEMO02"])
-    second = demo_users_ensure(sites=["DEMO01", "DEMO02"])
-
-    assert first == second
-    assert [row[:3] for row in first] == [
-        ("admin", "admin", None),
-        ("coordinator", "coordinator", None),
-        ("investigator", "investigator", None),
-        ("entry_demo01", "data_entry", "DEMO01"),
-        ("pi_demo01", "site_pi", "DEMO01"),
-        ("entry_demo02", "data_entry", "DEMO02"),
-        ("pi_demo02", "site_pi", "DEMO02"),
-    ]
-    assert User.objects.count() == 7
-    assert Membership.objects.count() == 6
-
-
 def test_copy_writes_on_postgresql_and_is_refused_elsewhere() -> None:
     if connection.vendor == "postgresql":
         assert demo_cohort_seed(sites=1, patients=1, seed=1, use_copy=True)["patients"] == 1
@@ -215,18 +210,58 @@ def test_copy_writes_on_postgresql_and_is_refused_elsewhere() -> None:
             demo_cohort_seed(sites=1, patients=1, seed=1, use_copy=True)
 
 
-def test_rows_become_instances_whatever_the_column_order() -> None:
-    """If a model gains a field, the writer falls back from positional construction and fills defaults."""
-    columns = ("vital_status", "follow_up_date", "episode_id", "death_date")
-    table = BulkTable(FollowUp, columns)
-    assert not table.contiguous
+NESTED = ("site_code", "initial_course", "adverse_events", "episodes", "responses", "follow_ups")
 
-    (follow_up,) = table.instances([("dead", dt.date(2025, 3, 1), 7, dt.date(2025, 2, 27))])
 
-    assert (follow_up.vital_status, follow_up.follow_up_date, follow_up.episode_id) == ("dead", dt.date(2025, 3, 1), 7)
-    assert follow_up.death_date == dt.date(2025, 2, 27)
-    assert (follow_up.version, follow_up.is_complete, follow_up.pk) == (1, False, None)
-    assert follow_up.progression_date is None and follow_up.rechallenge_stop_reason == ""
+def _names(record_type: type) -> list[str]:
+    """A demo record type's own fields: nested records and the site code aside."""
+    return [field.name for field in dataclasses.fields(record_type) if field.name not in NESTED]
+
+
+def _values(obj: object, record_type: type) -> dict[str, object]:
+    return {name: getattr(obj, name) for name in _names(record_type)}
+
+
+def test_every_field_of_the_demo_records_reaches_its_column() -> None:
+    """The columns are read from the models: each value the generator made is in the database, unchanged."""
+    demo_cohort_seed(sites=2, patients=12, seed=8)
+    cohort = generate_cohort(sites=2, patients=12, seed=8)
+
+    checked = 0
+    for demo in cohort.patients:
+        patient = Patient.objects.select_related("site", "initial_course").get(registry_id=demo.registry_id)
+        assert _values(patient, DemoPatient) == _values(demo, DemoPatient)
+        assert patient.site.code == demo.site_code
+        assert _values(patient.initial_course, DemoInitialCourse) == _values(demo.initial_course, DemoInitialCourse)
+        pairs = [(demo.adverse_events, patient.adverse_events.filter(episode__isnull=True), DemoAdverseEvent)]
+        for demo_episode, episode in zip(demo.episodes, patient.episodes.order_by("sequence_number"), strict=True):
+            assert _values(episode, DemoEpisode) == _values(demo_episode, DemoEpisode)
+            pairs.append((demo_episode.adverse_events, episode.adverse_events.all(), DemoAdverseEvent))
+            pairs.append((demo_episode.responses, episode.responses.all(), DemoResponse))
+            pairs.append((demo_episode.follow_ups, episode.follow_ups.all(), DemoFollowUp))
+        for demo_records, stored, record_type in pairs:
+            expected = [_values(record, record_type) for record in demo_records]
+            assert [_values(row, record_type) for row in stored.order_by("id")] == expected
+            checked += len(expected)
+    assert checked > 50
+
+
+def test_a_demo_record_field_that_is_no_column_is_refused() -> None:
+    @dataclasses.dataclass
+    class FollowUpWithMore(DemoFollowUp):
+        mood: str = "fine"
+
+    assert crf_columns(FollowUp, DemoFollowUp) == (
+        "follow_up_date",
+        "vital_status",
+        "progression_date",
+        "rechallenge_stopped_date",
+        "rechallenge_stop_reason",
+        "death_date",
+        "last_known_alive_date",
+    )
+    with pytest.raises(ImproperlyConfigured, match=r"carries \['mood'\], not fields of FollowUp"):
+        crf_columns(FollowUp, FollowUpWithMore)
 
 
 def test_the_irae_history_answers_and_unknowns_reach_the_database() -> None:

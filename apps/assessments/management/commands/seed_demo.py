@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from apps.accounts.demo import demo_credentials_path, demo_credentials_table, demo_users_ensure
 from apps.assessments.demo import demo_registry_seed
-from apps.clinical.demo import demo_credentials_path, demo_credentials_table, demo_users_ensure
 from apps.clinical.models import Patient
 from registry.synthetic import demo_site_codes
 
