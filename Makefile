@@ -8,14 +8,19 @@ MANAGE := $(PY) manage.py
 PORT ?= 8000
 DEMO_SITES ?= 4
 DEMO_PATIENTS ?= 400
+#: Test processes (pytest-xdist, each with its own test database): `auto` is one per core, 0 runs in one.
+PYTEST_WORKERS ?= auto
+#: Examples drawn by the generated tests (Hypothesis, schemathesis; see tests/generated.py): `full`, or
+#: `smoke` for a tenth of them.
+GENERATED_TESTS ?= full
 
 .PHONY: help install install-dev run web worker beat migrate seed test pytest lint fmt typecheck imports \
         migrations-check check bench clean
 
 help:
 	@echo "make run    – install, migrate, seed demo data if empty, start web + worker + beat"
-	@echo "make test   – install test tools and run lint, import contract, migration check and the suite"
-	@echo "make check  – lint + import contract + migrations check + Django checks"
+	@echo "make test   – install test tools and run make check and the suite (in parallel; GENERATED_TESTS=smoke for fewer examples)"
+	@echo "make check  – lint + import contract + type check of registry/ + migrations check + Django checks"
 	@echo "make bench  – repeatable benchmarks (see bench/README.md)"
 
 $(BIN)/activate:
@@ -56,7 +61,8 @@ beat: install
 test: install-dev check pytest
 
 pytest: install-dev
-	$(BIN)/pytest -p no:randomly $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:randomly -n $(PYTEST_WORKERS) --dist worksteal --hypothesis-profile=$(GENERATED_TESTS) \
+		$(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -69,13 +75,16 @@ fmt: install-dev
 imports: install-dev
 	$(BIN)/lint-imports
 
+typecheck: install-dev
+	$(BIN)/mypy
+
 migrations-check: install-dev
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) check
 	DJANGO_SECRET_KEY=$$(printf 'x%.0s' {1..60})-deploy-check DJANGO_ALLOWED_HOSTS=registry.example.org \
 		$(PY) manage.py check --deploy --fail-level WARNING --settings config.settings.production
 
-check: lint imports migrations-check
+check: lint imports typecheck migrations-check
 
 bench: install-dev
 	$(PY) bench/run_all.py

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("apps.clinical.api_urls")),
     path("", include("apps.assessments.api_urls")),
     path("", include("apps.validation.api_urls")),
+    path("", include("apps.exports.api_urls")),
 ]

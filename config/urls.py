@@ -14,6 +14,7 @@ urlpatterns = [
     path("decision/", include("apps.assessments.urls")),
     path("imports/", include("apps.imports.urls")),
     path("validation/", include("apps.validation.urls")),
+    path("exports/", include("apps.exports.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

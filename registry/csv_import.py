@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, BinaryIO
 
+from registry import rules
 from registry import vocabularies as v
 from registry.dates import DatePrecision, PartialDate
 from registry.identifiers import normalise_local_identifier
@@ -99,14 +100,6 @@ KIND_FORMATS: dict[Kind, str] = {
     Kind.CODE: "One code from the list (case does not matter)",
     Kind.INTEGER_CODE: "One code from the list",
 }
-
-#: "Grade resolved to": grade 0 (fully resolved) and the CTCAE grades an irAE can resolve to.
-RESOLVED_GRADES: v.Vocabulary[v.Term] = v.Vocabulary(
-    "Grade the irAE resolved to",
-    "NCI CTCAE",
-    "5.0",
-    (v.Term("0", "Grade 0 – fully resolved"), *(v.Term(g.code, g.label) for g in v.CTCAE_GRADES.terms[:4])),
-)
 
 #: RECIST 1.1 and iRECIST categories together; the record checks the category fits the criteria.
 RESPONSE_CATEGORIES: v.Vocabulary[v.Term] = v.Vocabulary(
@@ -223,7 +216,7 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
                 "resolved_to_grade",
                 "resolved_to_grade",
                 Kind.INTEGER_CODE,
-                RESOLVED_GRADES,
+                v.RESOLVED_GRADES,
                 "Required when a resolution date is given.",
             ),
             ("management", "management", _C, v.IRAE_MANAGEMENT, ""),
@@ -527,6 +520,7 @@ def parse_row(number: int, cells: Mapping[str, str]) -> ParsedRow:
                 row.errors.append(row.error(column, str(error)))
                 continue
             if isinstance(value, PartialDate):
+                assert column.precision_field is not None  # only a partial-date column parses to a PartialDate
                 values[column.field] = value.value
                 values[column.precision_field] = value.precision.value
             else:
@@ -648,12 +642,6 @@ def parse_file(data: bytes, *, max_rows: int = DEFAULT_MAX_ROWS) -> ParsedFile:
 # --- Rules across records and rows ------------------------------------------------------------------------
 
 
-def _show(date: dt.date, precision: str | None) -> str:
-    if precision == DatePrecision.MONTH:
-        return f"{date:%Y-%m-%d}, the mid-month date imputed for {date:%Y-%m}"
-    return f"{date:%Y-%m-%d}"
-
-
 def _patient_level_columns() -> tuple[Column, ...]:
     """The columns every row of a patient repeats; the key column groups the rows (in its normal form)."""
     return tuple(c for c in COLUMNS if c.record in PATIENT_LEVEL and c.name != KEY_COLUMN)
@@ -715,9 +703,15 @@ def _check_first_row(row: ParsedRow) -> list[CellError]:
     stop = COLUMNS_BY_NAME["ici1_stop_date"]
     if "stop_date" not in course and stop.name not in row.error_columns():
         errors.append(row.error(stop, "ICI-1 has no stop date: a rechallenge needs it (YYYY-MM is fine)."))
-    if course.get("iraes_during_course") == "no" and any(record is Record.PRIOR_IRAE for record, _ in row.records):
-        # The model says the same once the course is saved; here the irAEs are in the same row.
-        errors.append(row.error("ici1_iraes", "irAEs of ICI-1 are in this row: the answer cannot be 'no'."))
+    # The model's rule, once the course is saved; here the irAEs are in the same row.
+    answer = rules.no_iraes_answer_errors(
+        field="iraes_during_course",
+        answer=course.get("iraes_during_course", ""),
+        has_iraes=any(record is Record.PRIOR_IRAE for record, _ in row.records),
+        course="ICI-1",
+        where="in this row",
+    )
+    errors.extend(row.error("ici1_iraes", message) for message in answer.values())
     return errors
 
 
@@ -736,22 +730,15 @@ def _check_episode_order(rows: list[ParsedRow], sequence: Column, start: Column)
             seen[number] = row
     ordered = sorted(seen.items())
     for (previous_number, previous), (number, row) in itertools.pairwise(ordered):
-        before, after = previous.value(start), row.value(start)
-        if before and after and after <= before:
-            errors.append(
-                row.error(
-                    start,
-                    f"Rechallenge {number} must start after rechallenge {previous_number} (row {previous.number}).",
-                )
-            )
+        order = rules.rechallenge_order_errors(
+            number=number,
+            start=row.value(start),
+            previous_number=previous_number,
+            previous_start=previous.value(start),
+            previous_where=f"row {previous.number}",
+        )
+        errors.extend(row.error(start, message) for message in order.values())
     return errors
-
-
-#: Dates of an episode's records that cannot precede the rechallenge start (as the models check).
-_NOT_BEFORE_EPISODE: dict[Record, tuple[str, ...]] = {
-    Record.RESPONSE: ("assessment_date",),
-    Record.FOLLOW_UP: ("follow_up_date", "progression_date", "rechallenge_stopped_date", "death_date"),
-}
 
 
 def _check_episode_dates(row: ParsedRow) -> list[CellError]:
@@ -762,15 +749,17 @@ def _check_episode_dates(row: ParsedRow) -> list[CellError]:
     if start is None:
         return errors
     stop = course.get("stop_date")
-    if stop and start < stop:
-        shown = _show(stop, course.get("stop_date_precision"))
-        errors.append(row.error("episode_start_date", f"The rechallenge starts before ICI-1 stopped ({shown})."))
+    ici1_stop = PartialDate(stop, DatePrecision(course.get("stop_date_precision", DatePrecision.DAY))) if stop else None
+    after_ici1 = rules.rechallenge_after_ici1_errors(start=start, ici1_stop=ici1_stop)
+    errors.extend(row.error("episode_start_date", message) for message in after_ici1.values())
     for (record, group), values in row.records.items():
-        for name in _NOT_BEFORE_EPISODE.get(record, ()):
-            value = values.get(name)
+        if record not in (Record.RESPONSE, Record.FOLLOW_UP):
+            continue
+        dates = {name: values.get(name) for name in rules.NOT_BEFORE_RECHALLENGE_FIELDS}
+        for name, message in rules.not_before_rechallenge_errors(rechallenge_start=start, dates=dates).items():
             column = column_for(record, name, group)
-            if value is not None and column is not None and value < start:
-                errors.append(row.error(column, "This date is before the rechallenge started."))
+            if column is not None:
+                errors.append(row.error(column, message))
     return errors
 
 

@@ -551,7 +551,9 @@ def irae_recurrence(
         )
         for kind, iraes in qualifying.items()
     }
-    return Recurrence(**{kind: bool(iraes) for kind, iraes in qualifying.items()}, **times)
+    flags = {kind: bool(iraes) for kind, iraes in qualifying.items()}
+    # mypy checks each `**` dict against every field, so flags (bool) and times (CompetingTime) both clash.
+    return Recurrence(**flags, **times)  # type: ignore[arg-type]
 
 
 # --- One patient ------------------------------------------------------------------------------------

@@ -421,7 +421,9 @@ def _responses(raw: pd.DataFrame, index: pd.Index, start: np.ndarray) -> dict[st
         np.full(n, "iUPD"),
         np.full(n, "NE"),
     ]
-    best = np.select(conditions, [choice.astype(object) for choice in choices], default=None)
+    # numpy's stubs refuse None as the default, which numpy reads as an object array of None.
+    objects = [choice.astype(object) for choice in choices]
+    best = np.select(conditions, objects, default=None)  # type: ignore[call-overload]
 
     # Progression: RECIST, the first PD. iRECIST, the first iUPD after the last iSD/iPR/iCR before
     # the first iCPD (the iUPD that iCPD confirmed), else that iCPD.

@@ -137,6 +137,15 @@ CTCAE_GRADES: Vocabulary[Grade] = Vocabulary(
     ),
 )
 
+#: "Grade the irAE resolved to": grade 0 (fully resolved) and the CTCAE grades an irAE can resolve to
+#: (a grade-5 irAE does not resolve). The one list the form, the API and the import offer.
+RESOLVED_GRADES: Vocabulary[Term] = Vocabulary(
+    "Grade the irAE resolved to",
+    "NCI CTCAE",
+    "5.0",
+    (Term("0", "Grade 0 – fully resolved"), *(Term(grade.code, grade.label) for grade in CTCAE_GRADES.terms[:4])),
+)
+
 ORGAN_CATEGORIES = _simple(
     "irAE organ category",
     REGISTRY_CRF,

@@ -1,11 +1,30 @@
-"""Shared fixtures: two sites and a user of every role, so tests can check reach across sites."""
+"""Shared fixtures: two sites and a user of every role, so tests can check reach across sites.
+
+Also the suite's own rules: the Hypothesis profiles ``full`` and ``smoke`` (``tests/generated.py``),
+registered here so ``--hypothesis-profile`` finds them, and test ids that every pytest-xdist worker
+collects alike.
+"""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+import tests.generated  # noqa: F401 - registers the Hypothesis profiles before the option loads one
 from apps.accounts.models import Role
 from tests.factories import PASSWORD, SiteFactory, UserFactory, user_with_role
+
+#: An object's default repr in a test id ("<function f at 0x7f…>") differs between processes.
+UNSTABLE_ID = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse ids that differ between pytest-xdist workers, which would make ``-n`` fail to distribute."""
+    unstable = [item.nodeid for item in items if UNSTABLE_ID.search(item.nodeid)]
+    if unstable:
+        listed = "\n  ".join(unstable[:10])
+        raise pytest.UsageError(f"test ids with a memory address (give the parameters ids):\n  {listed}")
 
 
 @pytest.fixture

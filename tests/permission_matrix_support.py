@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
@@ -31,7 +35,7 @@ from apps.accounts.two_factor import two_factor_required
 from apps.assessments.models import Assessment
 from apps.assessments.services import blinding_set, enrollment_preview, episode_enroll
 from apps.clinical import api_urls as clinical_api_urls
-from apps.clinical.forms import FORM_FOR_MODEL, PatientForm
+from apps.clinical.forms import PatientForm
 from apps.clinical.models import (
     AdverseEvent,
     FollowUp,
@@ -40,10 +44,10 @@ from apps.clinical.models import (
     RechallengeEpisode,
     ResponseAssessment,
 )
-from apps.clinical.selectors import SITE_PATH
 from apps.clinical.services import record_create
-from apps.clinical.views import MODEL_FOR_SLUG
 from apps.core.models import AuditChannel, AuditEntry
+from apps.core.records import record_type_for, record_types
+from apps.exports.models import ExportProject, ExportRequest
 from apps.imports.models import ImportJob
 from registry.csv_import import HEADER
 from tests.apps.clinical.api_support import (
@@ -165,6 +169,7 @@ class World:
     transferable: dict[str, Patient] = field(default_factory=dict)  # moved to the other site by a transfer
     api_payloads: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # route → site → body
     validation_report: Any = None  # a finished validation run whose per-site rows name both sites
+    exports: dict[str, Any] = field(default_factory=dict)  # the export project and its requests, by state
 
 
 def build_world(*, site_a, site_b, users: dict[str, Any], owner_b) -> World:
@@ -201,7 +206,41 @@ def build_world(*, site_a, site_b, users: dict[str, Any], owner_b) -> World:
     world.api_payloads = {rt.route: {s: rt.payload(sites[s]) for s in SITES} for rt in RECORD_TYPES}
     # Validation runs belong to no site, but their per-site rows must show center staff their own site only.
     world.validation_report = stored_run_of_frame(contract_frame([site_a.code, site_b.code]))
+    world.exports = make_exports(investigator=users["investigator"], requester=users["investigator"])
     return world
+
+
+def make_exports(*, investigator, requester) -> dict[str, Any]:
+    """An export project of which the investigator is a member, with requests waiting (two), ready and expired.
+
+    The ready bundle is a small file under ``EXPORTS_DIR`` (the matrix tests who reaches it, not its content).
+    """
+    project = ExportProject.objects.create(title="Matrix project", approval_reference="IRB-MATRIX")
+    project.members.add(investigator)
+
+    def request(status: str, **fields) -> ExportRequest:
+        return ExportRequest.objects.create(
+            project=project, requested_by=requester, datasets=["analysis"], formats=["csv"], status=status, **fields
+        )
+
+    bundle = b"PK matrix bundle"
+    path = Path(settings.EXPORTS_DIR) / "matrix" / "bundle.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bundle)
+    done = {
+        "file_path": "matrix/bundle.zip",
+        "sha256": hashlib.sha256(bundle).hexdigest(),
+        "data_cut": timezone.now(),
+        "file_size": len(bundle),
+    }
+    day = dt.timedelta(days=1)
+    return {
+        "project": project,
+        "waiting": request(ExportRequest.Status.REQUESTED),
+        "refusable": request(ExportRequest.Status.REQUESTED),
+        "ready": request(ExportRequest.Status.READY, expires_at=timezone.now() + day, **done),
+        "expired": request(ExportRequest.Status.READY, expires_at=timezone.now() - day, **done),
+    }
 
 
 # --- Signing in ---------------------------------------------------------------------------------------------
@@ -362,19 +401,12 @@ WEB_CHANGE: dict[type[Model], dict[str, str]] = {
 }
 
 
-def _patient_of(record: Model) -> Patient:
-    if isinstance(record, Patient):
-        return record
-    if isinstance(record, ResponseAssessment | FollowUp):
-        return record.episode.patient
-    return record.patient
-
-
 def web_edit_body(record: Model, user) -> dict[str, str]:
     """What a browser sends back from the edit form as ``user`` sees it, with one field changed."""
     fresh = type(record).objects.get(pk=record.pk)
-    patient = _patient_of(fresh)
-    form_class = FORM_FOR_MODEL[type(fresh)]
+    record_type = record_type_for(type(fresh))
+    patient = record_type.patient_of(fresh)
+    form_class = record_type.form
     kwargs: dict[str, Any] = {}
     if form_class is PatientForm:
         from apps.accounts.selectors import access_for_user
@@ -475,7 +507,7 @@ def page_patterns() -> list[PagePattern]:
 
 
 def model_slugs() -> dict[str, type[Model]]:
-    return dict(MODEL_FOR_SLUG)
+    return {record_type.slug: record_type.model for record_type in record_types()}
 
 
 # --- The schema -----------------------------------------------------------------------------------------------
@@ -518,9 +550,10 @@ class SiteState:
 
 def site_state(site: Site) -> SiteState:
     versions = {}
-    for model, path in SITE_PATH.items():
-        for pk, version in model.objects.filter(**{path: site.pk}).values_list("pk", "version"):
-            versions[(model._meta.label_lower, pk)] = version
+    for record_type in record_types():
+        rows = record_type.model.objects.filter(**{record_type.site_path: site.pk}).values_list("pk", "version")
+        for pk, version in rows:
+            versions[(record_type.model._meta.label_lower, pk)] = version
     return SiteState(
         versions=versions,
         identifiers={

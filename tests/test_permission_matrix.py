@@ -136,6 +136,8 @@ RECORD_ACTIONS = {  # (method, detail?) → action
 TRANSFER = "/api/v1/patients/{registry_id}/transfer/"
 VALIDATION_RUNS = "/api/v1/validation-runs/"
 VALIDATION_RUN = "/api/v1/validation-runs/{id}/"
+EXPORTS = "/api/v1/exports/"
+EXPORT = "/api/v1/exports/{id}/"
 # ... and every other operation by name.
 OTHER_API = {
     ("GET", "/api/v1/sites/"): expect(401, 200, 200, 200),  # lists only the sites one may read
@@ -154,7 +156,17 @@ OTHER_API = {
     ("GET", VALIDATION_RUNS): expect(401, 200, 200, 200),
     ("GET", VALIDATION_RUN): expect(401, 200, 200, 200),
     ("POST", VALIDATION_RUNS): expect(401, 403, 202, 403),
+    # Exports belong to no site: investigators ask and download (their projects'); coordinators and administrators
+    # read every request and decide, but take no data out; center staff reach nothing.
+    ("GET", EXPORTS): expect(401, 403, 200, 200),
+    ("POST", EXPORTS): expect(401, 403, 403, 201),
+    ("GET", EXPORT): expect(401, 404, 200, 200),
+    ("POST", EXPORT + "approve/"): expect(401, 403, 200, 403),
+    ("POST", EXPORT + "refuse/"): expect(401, 403, 200, 403),
+    ("GET", EXPORT + "download/"): expect(401, 403, 403, 200),
 }
+#: Downloading a bundle whose link has expired.
+EXPORT_EXPIRED = expect(401, 403, 403, 410)
 #: Enrolling the episode the world enrolled already.
 ENROLL_AGAIN = expect(401, (409, 404), 409, 404)
 
@@ -194,7 +206,17 @@ PAGE_GET: dict[str, dict[str, PerSite]] = {
     "validation:run-create": expect(LOGIN, 405, 405, 405),
     "validation:run-detail": expect(LOGIN, 200, 200, 200),
     "validation:run-figure": expect(LOGIN, 200, 200, 200),
+    # Exports: investigators (their projects) and coordinators; asking and downloading for investigators only.
+    "exports:index": expect(LOGIN, 403, 200, 200),
+    "exports:queue": expect(LOGIN, 403, 200, 403),
+    "exports:project-detail": expect(LOGIN, 403, 200, 200),
+    "exports:request-create": expect(LOGIN, 403, 403, 200),
+    "exports:request-detail": expect(LOGIN, 403, 200, 200),
+    "exports:request-decide": expect(LOGIN, 405, 405, 405),  # POST only
+    "exports:request-download": expect(LOGIN, 403, 403, 200),
 }
+#: The download page of a bundle whose link has expired.
+EXPORT_PAGE_EXPIRED = expect(LOGIN, 403, 403, 410)
 
 # Pages that take no POST of clinical data: read-only, or the sign-in flow (tested in accounts).
 READ_ONLY_PAGES = frozenset(
@@ -216,6 +238,11 @@ READ_ONLY_PAGES = frozenset(
         "validation:run-list",
         "validation:run-detail",
         "validation:run-figure",
+        "exports:index",
+        "exports:queue",
+        "exports:project-detail",
+        "exports:request-detail",
+        "exports:request-download",
     }
 )
 
@@ -235,6 +262,8 @@ PAGE_POST: dict[str, dict[str, PerSite]] = {
     "imports:upload": expect(LOGIN, (302, 200), 403, 403),  # B: not a choice of the form
     "clinical:patient-transfer": expect(LOGIN, (403, 404), 302, 403),
     "validation:run-create": expect(LOGIN, 403, 302, 403),  # run now: coordinators and administrators only
+    "exports:request-create": expect(LOGIN, 403, 403, 302),
+    "exports:request-decide": expect(LOGIN, 403, 302, 403),
 }
 
 ADMIN_PAGES = {
@@ -740,7 +769,47 @@ def _other_api_cells(world: World, method: str, template: str) -> list[Cell]:
                 check=_validation_detail_check(world),
             )
         ]
+    if template.startswith(EXPORTS):
+        return _export_api_cells(world, method, template, table)
     return [Cell("api", method, template, NO_SITE, table, url=template)]
+
+
+EXPORT_BODY = {"datasets": ["analysis"], "formats": ["csv"], "profile": "safe_harbor"}
+
+
+def _export_api_cells(world: World, method: str, template: str, table) -> list[Cell]:
+    """Export requests belong to no site: one cell each (ready, waiting, or expired as the operation needs)."""
+    exports = world.exports
+    base = {"surface": "api", "method": method, "template": template, "site": NO_SITE}
+    if template == EXPORTS and method == "POST":
+        body = {**EXPORT_BODY, "project": exports["project"].pk}
+        return [Cell(**base, expectation=table, url=template, body=lambda role: body, phase=CREATE)]
+    if template == EXPORTS:
+        return [Cell(**base, expectation=table, url=template)]
+    action = template.removeprefix(EXPORT)
+    if action in ("approve/", "refuse/"):
+        target = exports["waiting" if action == "approve/" else "refusable"]
+        return [
+            Cell(
+                **base,
+                expectation=table,
+                url=f"{EXPORTS}{target.pk}/{action}",
+                target=f"waiting {target.export_id}",
+                body=lambda role: {"reason": "permission matrix"},
+                phase=CHANGE,
+            )
+        ]
+    if action == "download/":
+        return [
+            Cell(**base, expectation=table, url=f"{EXPORTS}{exports['ready'].pk}/download/", target="ready bundle"),
+            Cell(
+                **base,
+                expectation=EXPORT_EXPIRED,
+                url=f"{EXPORTS}{exports['expired'].pk}/download/",
+                target="expired bundle",
+            ),
+        ]
+    return [Cell(**base, expectation=table, url=f"{EXPORTS}{exports['ready'].pk}/", target="ready export")]
 
 
 def api_matrix(world: World) -> Matrix:
@@ -777,6 +846,11 @@ PK_TARGET = {
     "imports:job-detail": "import_job",
     "imports:job-errors": "import_job",
     "validation:run-detail": "validation_run",
+    "exports:project-detail": "export_project",
+    "exports:request-create": "export_project",
+    "exports:request-detail": "export_request",
+    "exports:request-decide": "export_request",
+    "exports:request-download": "export_request",
 }
 
 
@@ -834,6 +908,10 @@ def fill(pattern: PagePattern, world: World, site: str) -> list[tuple[str, dict[
             return [("import job", {"pk": world.import_jobs[site].pk})]
         if target == "validation_run":
             return [("validation report", {"pk": validation_run_of(world).pk})]
+        if target == "export_project":  # exports belong to no site: the same target for both
+            return [("export project", {"pk": world.exports["project"].pk})]
+        if target == "export_request":
+            return [("ready export", {"pk": world.exports["ready"].pk})]
         return f"no PK_TARGET for <pk> of {pattern.name}"
     if params == {"pk", "population", "name"}:
         run = validation_run_of(world)
@@ -984,6 +1062,13 @@ def _post_cells(world: World, name: str) -> list[Cell]:
         elif name == "validation:run-create":
             if site == "A":  # runs belong to no site
                 add(NO_SITE, reverse(name), lambda role: {})
+        elif name == "exports:request-create":
+            if site == "A":  # exports belong to no site
+                add(NO_SITE, reverse(name, args=[world.exports["project"].pk]), lambda role: EXPORT_BODY)
+        elif name == "exports:request-decide":
+            if site == "A":
+                waiting = world.exports["waiting"]
+                add(NO_SITE, reverse(name, args=[waiting.pk]), lambda role: {"decision": "approve"}, phase=CHANGE)
         elif name == "assessments:blinding":
             if site == "A":
                 # Blinding is on in the world: the unchecked box switches it off.
@@ -1030,6 +1115,9 @@ def page_matrix(world: World) -> Matrix:
                 )
             )
             matrix.cells += _page_filter_cells(world, name)
+        if name == "exports:request-download":
+            url = reverse(name, args=[world.exports["expired"].pk])
+            matrix.cells.append(Cell("page", "GET", name, NO_SITE, EXPORT_PAGE_EXPIRED, url=url, target="expired"))
         if name in PAGE_POST:
             matrix.cells += _post_cells(world, name)
     for path, table in ADMIN_PAGES.items():
@@ -1158,6 +1246,7 @@ def world(
     site_a, site_b, data_entry_a, site_pi_a, data_entry_b, coordinator, investigator, admin_user, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EXPORTS_DIR = tmp_path / "exports"
     users = {
         "anonymous": None,
         "data_entry_a": data_entry_a,

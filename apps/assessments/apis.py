@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from apps.clinical.filters import EPISODE_HELP, REGISTRY_ID_HELP, SITE_HELP, IdFilter
 from apps.clinical.models import RechallengeEpisode
+from apps.clinical.scoping import ReachesRecords, ScopedViewSetMixin
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditChannel
 from apps.core.viewsets import (
@@ -24,9 +25,7 @@ from apps.core.viewsets import (
     NOT_FOUND,
     UNAUTHENTICATED,
     ErrorSerializer,
-    ReachesRecords,
     RecordPagination,
-    ScopedViewSetMixin,
 )
 from registry.decision import available_versions, get_spec
 

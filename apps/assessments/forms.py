@@ -28,14 +28,7 @@ PRIOR_IRAE_STATUS = [
     ("unknown", "Not recorded"),
 ]
 GRADE_CHOICES = [("", "—"), *[(term.code, term.label) for term in v.CTCAE_GRADES]]
-RESOLVED_CHOICES = [
-    ("", "Not recorded"),
-    ("0", "Grade 0"),
-    ("1", "Grade 1"),
-    ("2", "Grade 2"),
-    ("3", "Grade 3"),
-    ("4", "Grade 4"),
-]
+RESOLVED_CHOICES = [("", "Not recorded"), *v.RESOLVED_GRADES.choices()]
 
 
 class CalculatorForm(forms.Form):

@@ -8,14 +8,10 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import AppendOnlyQuerySet
+from registry.decision import CATEGORIES, CATEGORY_LABELS
 
-
-class Category(models.TextChoices):
-    FAVOURABLE = "favourable", "Favourable"
-    INTERMEDIATE = "intermediate", "Intermediate"
-    UNFAVOURABLE = "unfavourable", "Unfavourable"
-    CONTRAINDICATED = "contraindicated", "Contraindicated"
-    INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
+#: The decision model's categories, as ``registry.decision`` declares them (codes and labels).
+CATEGORY_CHOICES = [(category, CATEGORY_LABELS[category]) for category in CATEGORIES]
 
 
 class Assessment(models.Model):
@@ -32,7 +28,7 @@ class Assessment(models.Model):
     )
     inputs = models.JSONField(help_text="Snapshot of the inputs the model was given.")
     factors = models.JSONField(help_text="Per-factor level, reason and points.")
-    category = models.CharField(max_length=20, choices=Category.choices)
+    category = models.CharField(max_length=20, choices=CATEGORY_CHOICES)
     score = models.IntegerField()
     assessed_at = models.DateTimeField(auto_now_add=True)
     assessed_by = models.ForeignKey(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from registry import vocabularies as v
+from registry.decision import CATEGORIES, LEVELS
 
 
 class DecisionModelSerializer(serializers.Serializer):
@@ -66,9 +67,7 @@ class EvaluateRequestSerializer(serializers.Serializer):
 
 class FactorSerializer(serializers.Serializer):
     factor = serializers.CharField()
-    level = serializers.ChoiceField(
-        choices=["favourable", "intermediate", "unfavourable", "contraindicated", "missing"]
-    )
+    level = serializers.ChoiceField(choices=list(LEVELS))
     reason = serializers.CharField()
     points = serializers.IntegerField()
     source = serializers.CharField(
@@ -83,9 +82,7 @@ class ModelRefSerializer(serializers.Serializer):
 
 
 class EvaluateResponseSerializer(serializers.Serializer):
-    category = serializers.ChoiceField(
-        choices=["favourable", "intermediate", "unfavourable", "contraindicated", "insufficient_data"]
-    )
+    category = serializers.ChoiceField(choices=list(CATEGORIES))
     score = serializers.IntegerField()
     factors = FactorSerializer(many=True)
     review_criteria_met = serializers.BooleanField(
@@ -110,7 +107,7 @@ class LockedFactorSerializer(serializers.Serializer):
 
 
 #: The model's categories as the API names them (one ``DecisionCategoryEnum`` in the schema).
-DECISION_CATEGORIES = ["favourable", "intermediate", "unfavourable", "contraindicated", "insufficient_data"]
+DECISION_CATEGORIES = list(CATEGORIES)
 #: What blinding hides from center staff: the category and everything it can be read back from.
 BLINDED_FIELDS = ("category", "score", "factors")
 

@@ -19,9 +19,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.selectors import access_for_user, site_closed_message
+from apps.clinical.models import RechallengeEpisode
 from apps.core.audit import audit_write
 from apps.core.errors import ApplicationError
-from apps.core.models import AuditAction, AuditChannel
+from apps.core.models import AuditAction, AuditChannel, AuditEntry
 from config.version import code_version
 from registry import vocabularies as v
 from registry.decision import (
@@ -36,6 +37,7 @@ from registry.decision import (
 )
 from registry.decision.inputs import inputs_snapshot as registry_inputs_snapshot
 
+from .inputs import episode_decision_inputs
 from .models import Assessment, BlindingSetting
 from .selectors import episode_outcome_data
 
@@ -121,8 +123,6 @@ def assessment_lock(
     reason: str = "",
 ) -> Assessment:
     """Evaluate the model on the episode's recorded data, read as ``version`` reads them, and store it."""
-    from .inputs import episode_decision_inputs
-
     spec = get_spec(version or active_model_version())
     inputs = episode_decision_inputs(episode, spec)
     try:
@@ -241,8 +241,6 @@ def _input_value(name: str, value: Any) -> str:
 def enrollment_preview(*, episode) -> EnrollmentPreview:
     """The inputs enrolling ``episode`` now would lock (with labels, missing ones marked) and whether
     the lock would be retrospective because outcome data are already recorded."""
-    from .inputs import episode_decision_inputs
-
     spec = get_spec(active_model_version())
     snapshot = inputs_snapshot(episode_decision_inputs(episode, spec), spec)
     rows = tuple(
@@ -277,8 +275,6 @@ def episode_enroll(
     the inputs the user confirmed (``EnrollmentPreview.digest``): if the recorded data changed since,
     nothing is stored.
     """
-    from apps.clinical.models import RechallengeEpisode
-
     episodes = RechallengeEpisode.objects.select_for_update(of=("self",)).select_related("patient__site")
     locked = episodes.get(pk=episode.pk)
     if not access_for_user(user).can_write_site(locked.patient.site_id) and user is not None:
@@ -335,7 +331,6 @@ def episode_reassess_if_inputs_changed(*, episode, user, reason: str = "") -> As
         .order_by("-assessed_at", "-id")
         .first()
     )
-    from .inputs import episode_decision_inputs
 
     # Like with like: the data read as the locked version reads them, against that version's snapshot.
     locked_spec = get_spec(latest.model_version)
@@ -354,8 +349,6 @@ def episode_reassess_if_inputs_changed(*, episode, user, reason: str = "") -> As
 
 def episodes_reassess_for_patient(*, patient_id: int, user, reason: str = "") -> list[Assessment]:
     """Called after any clinical write of a patient: re-assess every enrolled episode whose inputs moved."""
-    from apps.clinical.models import RechallengeEpisode
-
     made = []
     for episode in RechallengeEpisode.objects.filter(patient_id=patient_id, enrolled_at__isnull=False).select_related(
         "patient"
@@ -432,8 +425,6 @@ def calculator_open_to(*, user) -> bool:
 
 def blinding_state_at(moment=None) -> bool:
     """Whether blinding was on at ``moment`` (now by default), read from the audit trail."""
-    from apps.core.models import AuditEntry
-
     moment = moment or timezone.now()
     entry = (
         AuditEntry.objects.filter(model_label="assessments.blindingsetting", timestamp__lte=moment)

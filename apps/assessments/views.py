@@ -13,6 +13,7 @@ from apps.accounts.selectors import access_for_user
 from apps.clinical.models import RechallengeEpisode
 from apps.clinical.selectors import record_get_for_user
 from apps.core.errors import ApplicationError
+from apps.core.forms import add_application_error
 
 from . import services
 from .display import review_criteria_text
@@ -54,10 +55,7 @@ def calculator(request: HttpRequest) -> HttpResponse:
                     version=form.cleaned_data.get("model_version") or None,
                 )
             except ApplicationError as error:
-                for field, problems in error.field_errors.items():
-                    target = field if field in form.fields else None
-                    for problem in problems:
-                        form.add_error(target, problem)
+                add_application_error(form, error)
     review_criteria = None if result is None else review_criteria_text(result.review_criteria_met, result.model_version)
     return render(
         request,
@@ -133,9 +131,7 @@ def blinding(request: HttpRequest) -> HttpResponse:
                 blinded=form.cleaned_data["blinded"], user=request.user, reason=form.cleaned_data["reason"]
             )
         except ApplicationError as error:
-            for field, problems in error.field_errors.items():
-                for problem in problems:
-                    form.add_error(field, problem)
+            add_application_error(form, error)
         else:
             messages.success(request, "Blinding setting saved.")
             return redirect("assessments:blinding")

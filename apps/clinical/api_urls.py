@@ -5,11 +5,7 @@ from rest_framework.routers import SimpleRouter
 from . import apis
 
 router = SimpleRouter()
-router.register("patients", apis.PatientViewSet, basename="patient")
-router.register("initial-courses", apis.InitialCourseViewSet, basename="initial-course")
-router.register("episodes", apis.EpisodeViewSet, basename="episode")
-router.register("adverse-events", apis.AdverseEventViewSet, basename="adverse-event")
-router.register("responses", apis.ResponseViewSet, basename="response")
-router.register("follow-ups", apis.FollowUpViewSet, basename="follow-up")
+for viewset in apis.VIEWSETS:
+    router.register(viewset.record_type.api_route, viewset, basename=viewset.record_type.slug)
 
 urlpatterns = router.urls

@@ -1,6 +1,9 @@
 """REST endpoints of the clinical records under ``/api/v1/``: one scoped viewset per record type.
 
-Reads come from the scoped queryset (``apps.core.viewsets.ScopedViewSetMixin``), so a record of
+Each viewset names its record type's declaration (``records``), which gives it its model,
+serializers, filters, ordering and its operations' summaries and tag in the schema.
+
+Reads come from the scoped queryset (``apps.clinical.scoping.ScopedViewSetMixin``), so a record of
 another site answers 404 on every detail URL and never appears in a list. Writes go only through
 ``services.record_create`` / ``record_update`` / ``record_delete`` with channel ``api``: the
 serializers check shape and type, the service validates the record (``full_clean``), checks the
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
@@ -22,6 +26,7 @@ from rest_framework.response import Response
 
 from apps.core.models import AuditChannel
 from apps.core.parsers import StrictJSONParser
+from apps.core.records import RecordType
 from apps.core.viewsets import (
     CLOSED_OR_CONFLICT,
     ETAG,
@@ -33,25 +38,35 @@ from apps.core.viewsets import (
     STALE,
     UNAUTHENTICATED,
     UNSUPPORTED,
-    ReachesRecords,
     RecordAutoSchema,
     RecordPagination,
-    ScopedViewSetMixin,
     etag_for,
     if_match_version,
 )
 from registry.text import contains_nul
 
-from . import filters, serializers
-from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from . import records, serializers
+from .scoping import ReachesRecords, ScopedViewSetMixin
 from .selectors import episodes_derived
-from .services import patient_transfer, patient_transfer_check_user, record_create, record_delete, record_update
+from .services import (
+    patient_transfer,
+    patient_transfer_check_user,
+    record_create,
+    record_delete,
+    record_lock,
+    record_update,
+)
 
 WRITE_ACTIONS = frozenset({"create", "update", "partial_update"})
+#: Actions that change the record named in the URL through ``record_update``.
+CHANGE_ACTIONS = frozenset({"update", "partial_update"})
 
 
 class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
-    """List, read, create, change and delete one type of clinical record within the user's sites."""
+    """List, read, create, change and delete one type of clinical record within the user's sites.
+
+    A subclass names its ``record_type``; everything that differs between record types is read from it.
+    """
 
     permission_classes = [IsAuthenticated, ReachesRecords]
     parser_classes = [StrictJSONParser]
@@ -60,14 +75,26 @@ class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     schema = RecordAutoSchema()
     lookup_value_regex = "[^/]+"  # any value reaches the view, so a malformed one answers a JSON 404
 
+    record_type: ClassVar[RecordType]
     input_serializer_class: ClassVar[type[serializers.RecordInputSerializer]]
     output_serializer_class: ClassVar[type[serializers.RecordOutputSerializer]]
-    #: Joins the output needs, so a list page costs the same number of queries at any size.
-    related: ClassVar[tuple[str, ...]] = ()
-    ordering: ClassVar[tuple[str, ...]] = ("pk",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Read the model, serializers, filters and lookup from the declaration, and describe the operations."""
+        super().__init_subclass__(**kwargs)
+        record_type = cls.__dict__.get("record_type")
+        if record_type is None:
+            return
+        cls.scope_model = record_type.model
+        cls.lookup_field = record_type.lookup_field
+        cls.input_serializer_class = record_type.input_serializer
+        cls.output_serializer_class = record_type.output_serializer
+        cls.filterset_class = record_type.filterset
+        _summaries(record_type)(cls)
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        return queryset.select_related(*self.related).order_by(*self.ordering)
+        # The joins the output needs, so a list page costs the same number of queries at any size.
+        return queryset.select_related(*self.record_type.related).order_by(*self.record_type.ordering)
 
     def get_serializer_class(self) -> type:
         return self.input_serializer_class if self.action in WRITE_ACTIONS else self.output_serializer_class
@@ -77,7 +104,15 @@ class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         if contains_nul(str(value)):  # PostgreSQL text cannot hold NUL
             raise Http404
-        instance = generics.get_object_or_404(self.get_queryset(), **{self.lookup_field: value})
+        lookup = {self.lookup_field: value}
+        if self.action in CHANGE_ACTIONS:
+            # Locked here for the service, which then reads it no second time (ATOMIC_REQUESTS keeps the lock).
+            try:
+                instance = record_lock(self.get_queryset(), **lookup)
+            except (ObjectDoesNotExist, TypeError, ValueError, ValidationError):  # as DRF's get_object_or_404
+                raise Http404 from None
+        else:
+            instance = generics.get_object_or_404(self.get_queryset(), **lookup)
         self.check_object_permissions(self.request, instance)
         return instance
 
@@ -149,8 +184,9 @@ class ClinicalRecordViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _describe(noun: str, plural: str, tag: str) -> Any:
+def _summaries(record_type: RecordType) -> Any:
     """Summaries and a tag for the six operations of a record viewset."""
+    noun, plural, tag = record_type.noun, record_type.plural, record_type.api_route
     return extend_schema_view(
         list=extend_schema(summary=f"List {plural} of your sites", tags=[tag]),
         retrieve=extend_schema(summary=f"Read a {noun}", tags=[tag]),
@@ -161,17 +197,10 @@ def _describe(noun: str, plural: str, tag: str) -> Any:
     )
 
 
-@_describe("patient", "patients", "patients")
 class PatientViewSet(ClinicalRecordViewSet):
     """Patients, looked up by registry ID; ``?search=`` matches registry IDs and own-site local identifiers."""
 
-    scope_model = Patient
-    lookup_field = "registry_id"
-    input_serializer_class = serializers.PatientInputSerializer
-    output_serializer_class = serializers.PatientSerializer
-    filterset_class = filters.PatientFilter
-    related = ("site",)
-    ordering = ("registry_id",)
+    record_type = records.PATIENT
 
     @extend_schema(
         summary="Transfer a patient, with all their records, to another site (coordinators; If-Match required)",
@@ -181,7 +210,7 @@ class PatientViewSet(ClinicalRecordViewSet):
             "then show to the new site's staff only; the registry ID keeps its prefix. A site closed to new "
             "data cannot receive patients (409)."
         ),
-        tags=["patients"],
+        tags=[records.PATIENT.api_route],
         request=serializers.PatientTransferInputSerializer,
         responses={
             200: serializers.PatientSerializer,
@@ -214,65 +243,46 @@ class PatientViewSet(ClinicalRecordViewSet):
         return self._respond(moved)
 
 
-@_describe("initial ICI course", "initial ICI courses", "initial-courses")
 class InitialCourseViewSet(ClinicalRecordViewSet):
     """The first ICI course (ICI-1) of each patient."""
 
-    scope_model = InitialCourse
-    input_serializer_class = serializers.InitialCourseInputSerializer
-    output_serializer_class = serializers.InitialCourseSerializer
-    filterset_class = filters.InitialCourseFilter
-    related = ("patient__site",)
-    ordering = ("patient__registry_id", "pk")
+    record_type = records.INITIAL_COURSE
 
 
-@_describe("rechallenge episode", "rechallenge episodes", "episodes")
 class EpisodeViewSet(ClinicalRecordViewSet):
     """Rechallenge episodes, each with its read-only ``derived`` values."""
 
-    scope_model = RechallengeEpisode
-    input_serializer_class = serializers.EpisodeInputSerializer
-    output_serializer_class = serializers.EpisodeSerializer
-    filterset_class = filters.EpisodeFilter
-    related = ("patient__site",)
-    ordering = ("patient__registry_id", "sequence_number", "pk")
+    record_type = records.EPISODE
 
     def output_context(self, instances: list[Any]) -> dict[str, Any]:
         """Adds the ``derived`` values of every episode answered, computed for the whole page at once."""
         return {**super().output_context(instances), "derived": episodes_derived(episodes=instances)}
 
 
-@_describe("adverse event", "adverse events", "adverse-events")
 class AdverseEventViewSet(ClinicalRecordViewSet):
     """Immune-related adverse events of the initial course and of rechallenges."""
 
-    scope_model = AdverseEvent
-    input_serializer_class = serializers.AdverseEventInputSerializer
-    output_serializer_class = serializers.AdverseEventSerializer
-    filterset_class = filters.AdverseEventFilter
-    related = ("patient__site",)
-    ordering = ("patient__registry_id", "onset_date", "pk")
+    record_type = records.ADVERSE_EVENT
 
 
-@_describe("response assessment", "response assessments", "responses")
 class ResponseViewSet(ClinicalRecordViewSet):
     """Tumour response assessments of rechallenge episodes."""
 
-    scope_model = ResponseAssessment
-    input_serializer_class = serializers.ResponseInputSerializer
-    output_serializer_class = serializers.ResponseSerializer
-    filterset_class = filters.ResponseFilter
-    related = ("episode__patient__site",)
-    ordering = ("episode_id", "assessment_date", "pk")
+    record_type = records.RESPONSE
 
 
-@_describe("follow-up", "follow-ups", "follow-ups")
 class FollowUpViewSet(ClinicalRecordViewSet):
     """Follow-up contacts of rechallenge episodes."""
 
-    scope_model = FollowUp
-    input_serializer_class = serializers.FollowUpInputSerializer
-    output_serializer_class = serializers.FollowUpSerializer
-    filterset_class = filters.FollowUpFilter
-    related = ("episode__patient__site",)
-    ordering = ("episode_id", "follow_up_date", "pk")
+    record_type = records.FOLLOW_UP
+
+
+#: One viewset per record type, in the order of the case report form (and of the schema).
+VIEWSETS: tuple[type[ClinicalRecordViewSet], ...] = (
+    PatientViewSet,
+    InitialCourseViewSet,
+    EpisodeViewSet,
+    AdverseEventViewSet,
+    ResponseViewSet,
+    FollowUpViewSet,
+)

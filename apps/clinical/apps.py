@@ -7,3 +7,10 @@ class ClinicalConfig(AppConfig):
     name = "apps.clinical"
     label = "clinical"
     verbose_name = "Clinical records"
+
+    def ready(self) -> None:
+        from apps.core.records import register
+
+        from .records import RECORD_TYPES
+
+        register(*RECORD_TYPES)

@@ -15,7 +15,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Model
 
 from apps.accounts.models import Site
-from apps.accounts.selectors import registration_sites_for_user
+from apps.accounts.selectors import Access, registration_sites_for_user
 from apps.core.forms import NulCheckedForm
 from registry.crf import HIDDEN_FROM_COORDINATORS, TIED_TO_HIDDEN
 
@@ -30,6 +30,7 @@ from .models import (
     ResponseAssessment,
     crf_fields,
 )
+from .selectors import patient_episodes
 
 #: Form fields that feed the audit trail and the locking check rather than the record.
 AUDIT_FIELDS = frozenset({"reason", "version"})
@@ -88,6 +89,11 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
             for field in self.instance.date_fields():
                 if field.name in self.cleaned_data:  # e.g. a month-only date, now on the 15th
                     self.cleaned_data[field.name] = getattr(self.instance, field.attname)
+
+    @classmethod
+    def edit_kwargs(cls, *, user, access: Access, patient: Patient) -> dict[str, Any]:
+        """What this form needs, beyond the record, to edit a record of ``patient`` for ``user``."""
+        return {}
 
     def record_data(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, ready for ``record_create``/``record_update``."""
@@ -153,6 +159,10 @@ class PatientForm(RecordForm):
         model = Patient
         fields = entry_fields(Patient)
 
+    @classmethod
+    def edit_kwargs(cls, *, user, access: Access, patient: Patient) -> dict[str, Any]:
+        return {"user": user, "show_identifiers": access.can_see_identifiers_of(patient.site_id)}
+
     def __init__(self, *args: Any, user, show_identifiers: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
@@ -190,6 +200,11 @@ class AdverseEventForm(RecordForm):
     class Meta:
         model = AdverseEvent
         fields = entry_fields(AdverseEvent, skip=("patient",))
+
+    @classmethod
+    def edit_kwargs(cls, *, user, access: Access, patient: Patient) -> dict[str, Any]:
+        """The patient's episodes, for the irAE's course."""
+        return {"episodes": patient_episodes(patient=patient)}
 
     def __init__(self, *args: Any, episodes=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -271,13 +286,3 @@ class DeleteForm(NulCheckedForm, forms.Form):
         widget=forms.HiddenInput,
         error_messages={"required": "The form came without the record's version: reload the page and try again."},
     )
-
-
-FORM_FOR_MODEL: dict[type[Model], type[RecordForm]] = {
-    Patient: PatientForm,
-    InitialCourse: InitialCourseForm,
-    AdverseEvent: AdverseEventForm,
-    RechallengeEpisode: RechallengeEpisodeForm,
-    ResponseAssessment: ResponseAssessmentForm,
-    FollowUp: FollowUpForm,
-}

@@ -17,11 +17,12 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import DEFERRED, F, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import ClinicalRecord
+from registry import rules
 from registry import vocabularies as v
 from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision, PartialDate
 from registry.identifiers import normalise_local_identifier
@@ -57,7 +58,6 @@ def _check_second_agent(course, errors: dict[str, str]) -> None:
 
 
 PRECISION_SUFFIX = "_precision"
-NO_IRAES_BUT_RECORDED = "irAEs of {course} are recorded: the answer cannot be 'no'."
 FUTURE_DATE = "This date is after today."
 FUTURE_MONTH = "This month is after the current month."
 
@@ -127,11 +127,49 @@ class CaseRecord(ClinicalRecord):
         fields in ``exclude`` (not being validated) keep their value."""
         self.apply_mid_month_rule()
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        """Keeps the values as loaded, so validation knows which stored values a change left alone."""
+        instance = super().from_db(db, field_names, values)
+        instance._stored = {
+            name: value for name, value in zip(field_names, values, strict=True) if value is not DEFERRED
+        }
+        return instance
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        saved = kwargs.get("update_fields")
+        fields = [f for f in self._meta.concrete_fields if saved is None or f.name in saved or f.attname in saved]
+        self._stored = {**getattr(self, "_stored", {}), **{f.attname: getattr(self, f.attname) for f in fields}}
+
+    def holds_stored(self, names) -> bool:
+        """Whether every field in ``names`` still holds the value loaded from the database."""
+        stored = getattr(self, "_stored", None)
+        if stored is None or self._state.adding:
+            return False
+        attnames = [self._meta.get_field(name).attname for name in names]
+        return all(attname in stored and stored[attname] == getattr(self, attname) for attname in attnames)
+
+    def _unique_as_stored(self, constraint: models.UniqueConstraint) -> bool:
+        """A unique constraint over fields that all hold their stored values (no condition, no expression)."""
+        return bool(constraint.fields) and constraint.condition is None and self.holds_stored(constraint.fields)
+
+    def _loaded_links(self) -> set[str]:
+        """Links to a record already loaded (or saved) in this request: that it exists needs no query."""
+        return {
+            field.name
+            for field in self._meta.concrete_fields
+            if field.is_relation
+            and field.is_cached(self)
+            and getattr(self, field.attname) is not None
+            and getattr(getattr(self, field.name), "pk", None) == getattr(self, field.attname)
+        }
+
     def clean_fields(self, exclude=None) -> None:
         self.apply_storage_rules(set(exclude or ()))
         errors: dict = {}
         try:
-            super().clean_fields(exclude=exclude)
+            super().clean_fields(exclude={*(exclude or ()), *self._loaded_links()})
         except ValidationError as error:
             errors = error.update_error_dict(errors)
         skip = set(exclude or ()) | set(errors)
@@ -139,6 +177,29 @@ class CaseRecord(ClinicalRecord):
             errors[name] = [message]
         if errors:
             raise ValidationError(errors)
+
+    def validate_unique(self, exclude=None) -> None:
+        """A unique value the change left as stored cannot collide: the database holds it as unique."""
+        unchanged = {
+            field.name for field in self._meta.concrete_fields if field.unique and self.holds_stored([field.name])
+        }
+        super().validate_unique(exclude={*(exclude or ()), *unchanged})
+
+    def get_constraints(self):
+        """The constraints ``full_clean`` checks with a query: the unique ones whose values changed.
+
+        Each CHECK constraint repeats a field validator or a rule of ``clean()``, which has already
+        said it with a field message (``tests/apps/clinical/test_check_constraints.py`` shows this for
+        every one), and the database enforces it on every write; asking it beforehand cost a query and two
+        savepoint statements per constraint.
+        """
+        return [
+            (
+                model,
+                [c for c in constraints if isinstance(c, models.UniqueConstraint) and not self._unique_as_stored(c)],
+            )
+            for model, constraints in super().get_constraints()
+        ]
 
 
 def crf_fields(model: type[models.Model], *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -152,7 +213,7 @@ def crf_fields(model: type[models.Model], *, skip: tuple[str, ...] = ()) -> tupl
 
 ECOG_CHOICES = [(int(term.code), term.label) for term in v.ECOG]
 GRADE_CHOICES = [(int(term.code), term.label) for term in v.CTCAE_GRADES]
-RESOLVED_GRADE_CHOICES = [(0, "Grade 0 – fully resolved"), *GRADE_CHOICES[:4]]
+RESOLVED_GRADE_CHOICES = [(int(term.code), term.label) for term in v.RESOLVED_GRADES]
 
 
 class Patient(CaseRecord):
@@ -291,8 +352,12 @@ class InitialCourse(CaseRecord):
             errors["stop_date"] = "Give the stop date (month only is fine) when a reason is given."
         if self.stop_reason == "progression" and not self.progression_date:
             errors["progression_date"] = "ICI-1 stopped for progression: give the progression date."
-        if self.iraes_during_course == "no" and self.patient_id and self.recorded_iraes().exists():
-            errors["iraes_during_course"] = NO_IRAES_BUT_RECORDED.format(course="ICI-1")
+        recorded = self.iraes_during_course == "no" and bool(self.patient_id) and self.recorded_iraes().exists()
+        errors.update(
+            rules.no_iraes_answer_errors(
+                field="iraes_during_course", answer=self.iraes_during_course, has_iraes=recorded, course="ICI-1"
+            )
+        )
         if errors:
             raise ValidationError(errors)
 
@@ -391,30 +456,65 @@ class RechallengeEpisode(CaseRecord):
         errors: dict[str, str] = {}
         _check_second_agent(self, errors)
         if self.patient_id and self.start_date:
-            course = InitialCourse.objects.filter(patient_id=self.patient_id).only("stop_date", "start_date").first()
-            if course is None:
-                errors["patient"] = "Record the initial ICI course before a rechallenge episode."
-            elif course.stop_date is None:
-                errors["start_date"] = "ICI-1 has no stop date yet: record when it stopped before a rechallenge."
-            elif self.start_date < course.stop_date:
-                errors["start_date"] = f"The rechallenge starts before ICI-1 stopped ({course.stop_date:%Y-%m-%d})."
-            previous = (
-                RechallengeEpisode.objects.filter(patient_id=self.patient_id, sequence_number__lt=self.sequence_number)
-                .exclude(pk=self.pk)
-                .order_by("-sequence_number")
-                .first()
-            )
-            if previous is not None and self.start_date <= previous.start_date:
-                errors["start_date"] = (
-                    f"Rechallenge {self.sequence_number} must start after rechallenge {previous.sequence_number}."
+            context = self.patient_context()
+            ici1_stop = partial(context["ici1_stop"], context["ici1_stop_precision"] or DatePrecision.DAY)
+            errors.update(
+                rules.rechallenge_needs_stopped_ici1_errors(
+                    ici1_recorded=context["ici1"] is not None, ici1_stop=ici1_stop
                 )
-        if self.iraes_during_rechallenge == "no" and self.pk is not None and self.adverse_events.exists():
-            errors["iraes_during_rechallenge"] = NO_IRAES_BUT_RECORDED.format(course="this rechallenge")
+            )
+            errors.update(rules.rechallenge_after_ici1_errors(start=self.start_date, ici1_stop=ici1_stop))
+            if context["previous_number"] is not None:
+                errors.update(
+                    rules.rechallenge_order_errors(
+                        number=self.sequence_number,
+                        start=self.start_date,
+                        previous_number=context["previous_number"],
+                        previous_start=context["previous_start"],
+                    )
+                )
+        recorded = self.iraes_during_rechallenge == "no" and self.pk is not None and self.adverse_events.exists()
+        errors.update(
+            rules.no_iraes_answer_errors(
+                field="iraes_during_rechallenge",
+                answer=self.iraes_during_rechallenge,
+                has_iraes=recorded,
+                course="this rechallenge",
+            )
+        )
         if errors:
             raise ValidationError(errors)
 
     def get_absolute_url(self) -> str:
         return reverse("clinical:episode-detail", kwargs={"pk": self.pk})
+
+    def patient_context(self) -> dict:
+        """What the rules across records need of the patient, in one query: ICI-1 (``ici1`` is its id,
+        None if not recorded) and its stop, and the rechallenge before this one (number and start)."""
+        previous = (
+            RechallengeEpisode.objects.filter(patient_id=OuterRef("pk"))
+            .exclude(pk=self.pk)
+            .order_by("-sequence_number")
+        )
+        if self.sequence_number is not None:
+            previous = previous.filter(sequence_number__lt=self.sequence_number)
+        else:
+            previous = previous.none()
+        row = (
+            Patient.objects.filter(pk=self.patient_id)
+            .values(
+                ici1=F("initial_course__id"),
+                ici1_stop=F("initial_course__stop_date"),
+                ici1_stop_precision=F("initial_course__stop_date_precision"),
+            )
+            .annotate(
+                previous_number=Subquery(previous.values("sequence_number")[:1]),
+                previous_start=Subquery(previous.values("start_date")[:1]),
+            )
+            .first()
+        )
+        empty = dict.fromkeys(("ici1", "ici1_stop", "ici1_stop_precision", "previous_number", "previous_start"))
+        return row or empty
 
 
 class AdverseEvent(CaseRecord):
@@ -499,16 +599,22 @@ class AdverseEvent(CaseRecord):
             errors["recurrence_status"] = "Only irAEs during a rechallenge can be recurrences."
         if self.episode_id and not self.recurrence_status:
             errors["recurrence_status"] = "Say whether this irAE during rechallenge is a recurrence or new."
-        if self.episode_id and self.onset_date and self.onset_date < self.episode.start_date:
-            errors["onset_date"] = "An irAE of the rechallenge cannot start before the rechallenge."
+        if self.episode_id:
+            errors.update(
+                rules.not_before_rechallenge_errors(
+                    rechallenge_start=self.episode.start_date, dates={"onset_date": self.onset_date}
+                )
+            )
         if self.management == "second_line" and not self.second_line_immunosuppressant:
             errors["second_line_immunosuppressant"] = "Name the second-line immunosuppressant."
         if self.grade == 5 and self.resolved_to_grade is not None:
             errors["resolved_to_grade"] = "A grade-5 (fatal) irAE does not resolve."
-        if "episode" not in errors and self.course_answered_no_iraes():
-            errors["episode"] = (
-                f"{'This rechallenge' if self.episode_id else 'ICI-1'} is recorded as having had no irAEs: "
-                "change that answer before adding an irAE to it."
+        if "episode" not in errors:
+            errors.update(
+                rules.irae_in_no_irae_course_errors(
+                    course_answer="no" if self.course_answered_no_iraes() else "",
+                    during_rechallenge=bool(self.episode_id),
+                )
             )
         if errors:
             raise ValidationError(errors)
@@ -566,8 +672,12 @@ class ResponseAssessment(CaseRecord):
             raise ValidationError(
                 {"category": f"{self.category} is not a {v.RESPONSE_CRITERIA.label(self.criteria)} category."}
             )
-        if self.episode_id and self.assessment_date and self.assessment_date < self.episode.start_date:
-            raise ValidationError({"assessment_date": "The assessment is before the rechallenge started."})
+        if self.episode_id:
+            errors = rules.not_before_rechallenge_errors(
+                rechallenge_start=self.episode.start_date, dates={"assessment_date": self.assessment_date}
+            )
+            if errors:
+                raise ValidationError(errors)
 
 
 class FollowUp(CaseRecord):
@@ -600,11 +710,12 @@ class FollowUp(CaseRecord):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        start = self.episode.start_date if self.episode_id else None
-        for name in ("follow_up_date", "progression_date", "rechallenge_stopped_date", "death_date"):
-            value = getattr(self, name)
-            if start and value and value < start:
-                errors[name] = "This date is before the rechallenge started."
+        if self.episode_id:
+            dates = {
+                name: getattr(self, name)
+                for name in ("follow_up_date", "progression_date", "rechallenge_stopped_date", "death_date")
+            }
+            errors.update(rules.not_before_rechallenge_errors(rechallenge_start=self.episode.start_date, dates=dates))
         if self.vital_status == "dead" and not self.death_date:
             errors["death_date"] = "Give the date of death."
         if self.death_date and self.vital_status != "dead":

@@ -9,24 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Count, Model, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.selectors import access_for_user
+from apps.core.records import record_type_for
 from registry.identifiers import local_identifiers_plan, normalise_local_identifier
 
 from .derived import timeline_derived
-from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
-
-#: How each clinical model reaches its site; the one place scoping paths are written.
-SITE_PATH: dict[type[Model], str] = {
-    Patient: "site_id",
-    InitialCourse: "patient__site_id",
-    AdverseEvent: "patient__site_id",
-    RechallengeEpisode: "patient__site_id",
-    ResponseAssessment: "episode__patient__site_id",
-    FollowUp: "episode__patient__site_id",
-}
+from .models import AdverseEvent, InitialCourse, Patient, RechallengeEpisode
 
 M = TypeVar("M", bound=Model)
 
@@ -38,7 +29,7 @@ def scoped_queryset(model: type[M], *, user) -> QuerySet[M]:
         return model.objects.none()
     if access.sees_all_sites:
         return model.objects.all()
-    return model.objects.filter(**{f"{SITE_PATH[model]}__in": access.site_ids})
+    return model.objects.filter(**{f"{record_type_for(model).site_path}__in": access.site_ids})
 
 
 def patient_list_for_user(*, user, search: str = "", site_id: int | None = None) -> QuerySet[Patient]:
@@ -75,6 +66,34 @@ def patient_get_for_user(*, user, registry_id: str) -> Patient:
 
 def record_get_for_user(model: type[M], *, user, pk: int) -> M:
     return get_object_or_404(scoped_queryset(model, user=user), pk=pk)
+
+
+def episode_counts(*, patient_ids: Iterable[int]) -> dict[int, int]:
+    """Number of rechallenge episodes of each patient (absent: none), in one query.
+
+    For a page of the patient list: a per-row subquery in the page query would also run for every
+    row skipped by OFFSET, which makes deep pages of a 100,000-patient list crawl.
+    """
+    return dict(
+        RechallengeEpisode.objects.filter(patient__in=list(patient_ids))
+        .order_by()
+        .values_list("patient")
+        .annotate(n=Count("pk"))
+    )
+
+
+def patient_episodes(*, patient: Patient) -> QuerySet[RechallengeEpisode]:
+    """The patient's rechallenge episodes in order (the choices of an irAE's episode)."""
+    return RechallengeEpisode.objects.filter(patient=patient).order_by("sequence_number")
+
+
+def patient_last_episode(*, patient: Patient) -> RechallengeEpisode | None:
+    return RechallengeEpisode.objects.filter(patient=patient).order_by("-sequence_number").first()
+
+
+def patient_initial_course(*, patient: Patient, fields: tuple[str, ...] = ("pk",)) -> InitialCourse | None:
+    """The patient's ICI-1 course, with only ``fields`` loaded; None before it is recorded."""
+    return InitialCourse.objects.filter(patient=patient).only(*fields).first()
 
 
 def patient_timeline(*, patient: Patient) -> dict:

@@ -5,9 +5,10 @@ the record itself comes from the model's ``clean`` through the services, so the 
 form give the same messages. A related record is looked up within the user's reach only, so a
 record of another site answers exactly like one that does not exist.
 
-The fields ``registry.crf.HIDDEN_FROM_COORDINATORS`` names are left out of the output whenever the
-record is not of one of the user's own sites, and are not writable on such a record either (a
-coordinator's PUT neither needs nor overwrites a local identifier they cannot see).
+The fields a record type's declaration hides from coordinators (read from ``registry.crf``) are left
+out of the output whenever the record is not of one of the user's own sites, and are not writable on
+such a record either (a coordinator's PUT neither needs nor overwrites a local identifier they cannot
+see).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user, writable_sites_for_user
-from apps.core.audit import site_of
-from registry.crf import HIDDEN_FROM_COORDINATORS
+from apps.core.records import record_type_for, site_of
 
 from .models import (
     AdverseEvent,
@@ -34,15 +34,6 @@ from .models import (
 from .selectors import episodes_derived, scoped_queryset
 
 TIMESTAMPS = ("is_complete", "version", "created_at", "updated_at")
-#: Each record type's name in ``registry.crf``.
-CRF_RECORD = {
-    Patient: "patient",
-    InitialCourse: "initial_course",
-    RechallengeEpisode: "episode",
-    AdverseEvent: "adverse_event",
-    ResponseAssessment: "response",
-    FollowUp: "follow_up",
-}
 COURSE_CHOICES = [("initial", "Initial ICI course (ICI-1)"), ("rechallenge", "Rechallenge episode")]
 
 
@@ -52,7 +43,7 @@ def _request_user(context: dict[str, Any]):
 
 
 def _hidden_fields(model) -> frozenset[str]:
-    return HIDDEN_FROM_COORDINATORS.get(CRF_RECORD.get(model, ""), frozenset())
+    return record_type_for(model).hidden_from_coordinators
 
 
 def _sees_identifiers(context: dict[str, Any], instance) -> bool:

@@ -15,21 +15,25 @@ fields checked against them, so no answer tells them whether a hidden value exis
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import CASCADE, Model, ProtectedError
+from django.db.models import CASCADE, Exists, Model, OuterRef, ProtectedError, QuerySet
 
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user, site_closed_message
-from apps.core.audit import audit_entries_append, audit_entry_build, audit_write, diff, site_of, snapshot
+from apps.core.audit import audit_entries_append, audit_entry_build, audit_write, diff, snapshot
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.models import AuditAction, AuditChannel
+from apps.core.records import record_type_for, site_of
 from registry.crf import HIDDEN_FROM_COORDINATORS, TIED_TO_HIDDEN
 from registry.identifiers import new_registry_id, normalise_local_identifier
 
+from . import hooks
 from .models import CaseRecord, Patient, RechallengeEpisode
 
 REASON_REQUIRED = "A reason is required to change a record that is marked complete."
@@ -70,13 +74,37 @@ def _check_site_write(*, user, site_id: int | None) -> None:
         )
 
 
-def _check_site_open(site_id: int | None) -> None:
-    """Nothing of an inactive site is written, from any channel and by anyone (409)."""
+def _check_site_open(site_id: int | None, *, record: Model | None = None) -> None:
+    """Nothing of an inactive site is written, from any channel and by anyone (409).
+
+    The site ``record`` reaches is read where it was loaded with the record in this request (the row
+    lock joins it), else from the database.
+    """
     if site_id is None:
         return
-    code, active = Site.objects.values_list("code", "active").get(pk=site_id)
+    site = _loaded_site(record) if record is not None else None
+    if site is not None and site.pk == site_id:
+        code, active = site.code, site.active
+    else:
+        code, active = Site.objects.values_list("code", "active").get(pk=site_id)
     if not active:
         raise ApplicationError(site_closed_message(code), status=409)
+
+
+def _site_relation(model: type[Model]) -> str:
+    """The ORM path from a record of ``model`` to its site (``episode__patient__site``)."""
+    return record_type_for(model).site_path.removesuffix("_id")
+
+
+def _loaded_site(record: Model) -> Site | None:
+    """The site object ``record`` reaches through related objects already loaded; None if one is not."""
+    target: Any = record
+    for name in _site_relation(type(record)).split("__"):
+        field = type(target)._meta.get_field(name)
+        if not field.is_cached(target):
+            return None
+        target = getattr(target, name)
+    return target if isinstance(target, Site) else None
 
 
 def _check_registration(*, user, site_id: int | None, channel: AuditChannel | str) -> None:
@@ -152,11 +180,49 @@ def _validate(instance: Model, *, exclude: list[str] | None = None, hidden: froz
 
 
 def _save(instance: Model, **kwargs: Any) -> None:
+    """Save inside the calling service's transaction: a refused statement leaves it through the
+    ``ApplicationError``, which rolls the service's block (its savepoint) back, so no savepoint of its own."""
     try:
-        with transaction.atomic():
-            instance.save(**kwargs)
+        instance.save(**kwargs)
     except IntegrityError as error:
         raise ApplicationError(f"The record breaks a database rule: {error}") from None
+
+
+def records_for_update(queryset: QuerySet[M]) -> QuerySet[M]:
+    """``queryset`` read for a change: a row lock on the record, its site joined (the site checks and
+    the answer read it), and whether its patient has an enrolled episode (the re-assessment hook)."""
+    model = queryset.model
+    patient_path = record_type_for(model).patient_path
+    patient = "__".join(patient_path) if patient_path else "pk"
+    enrolled = RechallengeEpisode.objects.filter(patient=OuterRef(patient), enrolled_at__isnull=False)
+    return (
+        queryset.select_for_update(of=("self",))
+        .select_related(_site_relation(model))
+        .annotate(patient_has_enrolled_episode=Exists(enrolled))
+    )
+
+
+def record_lock(queryset: QuerySet[M], **lookup: Any) -> M:
+    """The one record of ``queryset`` matching ``lookup``, locked for a change in this transaction.
+
+    A caller that has to find the record itself (the API looks it up within the user's sites) locks
+    it here and hands it to ``record_update``, which then does not read it again. ``DoesNotExist``
+    when there is none.
+    """
+    record = records_for_update(queryset).get(**lookup)
+    record._locked_in = _current_transaction()
+    return record
+
+
+def _current_transaction() -> Any:
+    """The outermost atomic block now open (None outside one): a lock lasts as long as it does."""
+    blocks = transaction.get_connection().atomic_blocks
+    return blocks[0] if blocks else None
+
+
+def _locked_now(instance: Model) -> bool:
+    marker = getattr(instance, "_locked_in", None)
+    return marker is not None and marker is _current_transaction()
 
 
 @transaction.atomic
@@ -167,10 +233,12 @@ def record_create(*, model: type[M], data: dict[str, Any], user, channel: AuditC
     _check_site_write(user=user, site_id=site_id)
     if isinstance(instance, Patient):
         _check_registration(user=user, site_id=site_id, channel=channel)
-    _check_site_open(site_id)
-    if isinstance(instance, Patient) and not instance.registry_id:
-        instance.registry_id = _unique_registry_id(instance.site_id)
-    _validate(instance)
+    _check_site_open(site_id, record=instance)
+    generated = isinstance(instance, Patient) and not instance.registry_id
+    if generated:
+        instance.registry_id = _unique_registry_id(instance.site_id, site=_loaded_site(instance))
+    # A generated registry ID was just checked to be unused; validating it again would ask the same.
+    _validate(instance, exclude=["registry_id"] if generated else None)
     _save(instance)
     audit_write(
         instance=instance,
@@ -180,8 +248,89 @@ def record_create(*, model: type[M], data: dict[str, Any], user, channel: AuditC
         changes={name: [None, value] for name, value in snapshot(instance).items() if value not in (None, "")},
         reason=reason,
     )
-    _reassess_enrolled_episodes(instance=instance, user=user, reason=reason)
+    if not isinstance(instance, Patient):  # a patient just registered has no episode yet
+        _reassess_enrolled_episodes(instance=instance, user=user, reason=reason)
     return instance
+
+
+class RecordBatch:
+    """New records of one site created together, as a bulk import writes a file.
+
+    Each record gets what ``record_create`` gives it — the site checks, its validation (``full_clean``),
+    and an audit entry — but the checks of the site and the user run once for the batch and the audit
+    entries are chained and written together when the batch ends, in its transaction. Records of one
+    file row are created in a :meth:`group`: a refused record rolls its group back, audit entries too.
+    """
+
+    def __init__(self, *, site: Site, user, channel: AuditChannel | str, reason: str) -> None:
+        self.site, self.user, self.channel, self.reason = site, user, channel, reason
+        self.entries: list[Any] = []
+        self.patient_ids: set[int] = set()
+        self.new_patient_ids: set[int] = set()
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Records that stand or fall together: a refusal inside rolls back their rows and entries."""
+        mark = len(self.entries)
+        try:
+            with transaction.atomic():
+                yield
+        except BaseException:
+            del self.entries[mark:]
+            raise
+
+    def create(self, *, model: type[M], data: dict[str, Any]) -> M:
+        """Create one record of the batch's site (its parents may be records created earlier in the batch)."""
+        instance = model(**data)
+        if site_of(instance) != self.site.pk:
+            raise ApplicationError(
+                "You cannot create or change records of this site.",
+                field_errors={"site": ["You are not a member of this site."]},
+                status=403,
+            )
+        generated = isinstance(instance, Patient) and not instance.registry_id
+        if isinstance(instance, Patient):
+            _check_registration(user=self.user, site_id=self.site.pk, channel=self.channel)
+            if generated:
+                instance.registry_id = _unique_registry_id(self.site.pk, site=self.site)
+        _validate(instance, exclude=["registry_id"] if generated else None)
+        _save(instance)
+        changes = {name: [None, value] for name, value in snapshot(instance).items() if value not in (None, "")}
+        self.entries.append(
+            audit_entry_build(
+                instance=instance,
+                action=AuditAction.CREATE,
+                user=self.user,
+                channel=self.channel,
+                changes=changes,
+                reason=self.reason,
+            )
+        )
+        if isinstance(instance, Patient):
+            self.new_patient_ids.add(instance.pk)
+        else:
+            self.patient_ids.add(_patient_id_of(instance))
+        return instance
+
+
+@contextmanager
+def records_create_batch(*, site: Site, user, channel: AuditChannel | str, reason: str) -> Iterator[RecordBatch]:
+    """Create many new records of ``site`` in one transaction (see :class:`RecordBatch`).
+
+    The user's right to write at the site and the site being open are checked once, when the batch
+    starts (the site is read afresh); when the block ends without an exception, the audit entries of
+    every record created are appended to the site's chain, and the enrolled episodes of patients
+    registered before the batch are re-assessed as after ``record_create``.
+    """
+    with transaction.atomic():
+        site = Site.objects.get(pk=site.pk)
+        _check_site_write(user=user, site_id=site.pk)
+        if not site.active:
+            raise ApplicationError(site_closed_message(site.code), status=409)
+        batch = RecordBatch(site=site, user=user, channel=channel, reason=reason)
+        yield batch
+        audit_entries_append(batch.entries)
+        _reassess_patients(batch.patient_ids - batch.new_patient_ids, user=user, reason=reason)
 
 
 @transaction.atomic
@@ -197,14 +346,15 @@ def record_update(
     """Apply ``data`` to a record: refuse stale versions, require a reason once complete, audit old→new.
 
     A child record that moves to another patient (or episode) re-assesses the enrolled episodes of
-    both the patient it leaves and the one it joins.
+    both the patient it leaves and the one it joins. ``instance`` is locked here, unless it comes
+    from ``record_lock`` in this same transaction (then it is not read twice).
     """
-    locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+    locked = instance if _locked_now(instance) else record_lock(type(instance).objects.all(), pk=instance.pk)
     if expected_version is not None and locked.version != expected_version:
         raise ConflictError()
     site_before = site_of(locked)
     _check_site_write(user=user, site_id=site_before)
-    _check_site_open(site_before)
+    _check_site_open(site_before, record=locked)
     _check_parent_change(instance=locked, data=data)
     _check_identifier_fields(user=user, instance=locked, data=data)
     hidden = _hidden_from(user, locked)
@@ -216,7 +366,7 @@ def record_update(
     site_after = site_of(locked)
     _check_site_write(user=user, site_id=site_after)  # moving a record into a foreign site
     if site_after != site_before:
-        _check_site_open(site_after)
+        _check_site_open(site_after, record=locked)
     changes = diff(before, snapshot(locked))
     if not changes:
         return locked
@@ -227,7 +377,13 @@ def record_update(
     _save(locked)
     changes["version"] = [locked.version - 1, locked.version]
     audit_write(instance=locked, action=AuditAction.UPDATE, user=user, channel=channel, changes=changes, reason=reason)
-    _reassess_enrolled_episodes(instance=locked, user=user, reason=reason, previous_patient_id=patient_before)
+    _reassess_enrolled_episodes(
+        instance=locked,
+        user=user,
+        reason=reason,
+        previous_patient_id=patient_before,
+        enrolled_before=getattr(locked, "patient_has_enrolled_episode", None),
+    )
     return locked
 
 
@@ -434,25 +590,56 @@ def _describe_for_audit(record: Model) -> str:
 
 
 def _patient_id_of(instance: Model) -> int | None:
-    if isinstance(instance, Patient):
-        return instance.pk
-    if hasattr(instance, "patient_id"):
-        return instance.patient_id
-    episode = getattr(instance, "episode", None)
-    return episode.patient_id if episode is not None else None
+    return record_type_for(type(instance)).patient_id_of(instance)
 
 
-def _reassess_enrolled_episodes(*, instance: Model, user, reason: str, previous_patient_id: int | None = None) -> None:
+def _reassess_enrolled_episodes(
+    *,
+    instance: Model,
+    user,
+    reason: str,
+    previous_patient_id: int | None = None,
+    enrolled_before: bool | None = None,
+) -> None:
     """A correction to data an enrolled episode's model inputs come from yields a re-assessment; a record
-    that moved to another patient re-assesses the patient it left as well."""
-    from apps.assessments.services import episodes_reassess_for_patient  # assessments builds on clinical
+    that moved to another patient re-assesses the patient it left as well.
 
-    for patient_id in sorted({_patient_id_of(instance), previous_patient_id} - {None}):
-        episodes_reassess_for_patient(patient_id=patient_id, user=user, reason=reason)
+    The reaction is registered by the app that stores assessments (``hooks``) and runs in this
+    transaction. Only patients with an enrolled episode can need one: ``enrolled_before`` says whether
+    the patient the record belonged to when it was locked has one (read with the lock); any other
+    patient is looked up.
+    """
+    known: dict[int, bool] = {}
+    if previous_patient_id is not None and enrolled_before is not None:
+        known[previous_patient_id] = enrolled_before
+    _reassess_patients({_patient_id_of(instance), previous_patient_id} - {None}, user=user, reason=reason, known=known)
 
 
-def _unique_registry_id(site_id: int) -> str:
-    code = Site.objects.values_list("code", flat=True).get(pk=site_id)
+def _reassess_patients(patient_ids: set[int], *, user, reason: str, known: dict[int, bool] | None = None) -> None:
+    """Run the re-assessment hook for those of ``patient_ids`` with an enrolled episode (``known`` says
+    for some; the others are looked up in one query)."""
+    if not patient_ids:
+        return
+    known = dict(known or {})
+    unknown = patient_ids - set(known)
+    if unknown:
+        with_enrolled = set(
+            RechallengeEpisode.objects.filter(patient_id__in=unknown, enrolled_at__isnull=False).values_list(
+                "patient_id", flat=True
+            )
+        )
+        known.update({patient_id: patient_id in with_enrolled for patient_id in unknown})
+    for patient_id in sorted(patient_ids):
+        if known[patient_id]:
+            hooks.enrolled_patient_changed(patient_id=patient_id, user=user, reason=reason)
+
+
+def _unique_registry_id(site_id: int, *, site: Site | None = None) -> str:
+    code = (
+        site.code
+        if site is not None and site.pk == site_id
+        else Site.objects.values_list("code", flat=True).get(pk=site_id)
+    )
     for _ in range(20):
         candidate = new_registry_id(code)
         if not Patient.objects.filter(registry_id=candidate).exists():

@@ -13,6 +13,7 @@ from django.utils import timezone
 from registry.audit_chain import CONTENT_FIELDS, GENESIS_HASH, chain_for_site, entry_hash
 
 from .models import AuditAction, AuditChainHead, AuditChannel, AuditEntry
+from .records import site_of
 
 
 def _plain(value: Any) -> Any:
@@ -38,19 +39,6 @@ def snapshot(instance: models.Model) -> dict[str, Any]:
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for the fields whose value changed."""
     return {name: [before.get(name), after.get(name)] for name in after if before.get(name) != after.get(name)}
-
-
-def site_of(instance: models.Model) -> int | None:
-    """The site a clinical record belongs to, for scoping audit entries."""
-    for path in ("site_id", "patient.site_id", "episode.patient.site_id"):
-        target: Any = instance
-        try:
-            for part in path.split("."):
-                target = getattr(target, part)
-        except AttributeError:
-            continue
-        return target
-    return None
 
 
 def audit_write(
@@ -115,8 +103,7 @@ def audit_entries_chain(entries: Sequence[AuditEntry]) -> list[AuditChainHead]:
     for entry in entries:
         chain = chain_for_site(entry.site_id)
         if chain not in heads:
-            AuditChainHead.objects.get_or_create(chain=chain, defaults={"last_hash": GENESIS_HASH})
-            heads[chain] = AuditChainHead.objects.select_for_update().get(chain=chain)
+            heads[chain] = _locked_head(chain)
         head = heads[chain]
         entry.timestamp = (entry.timestamp or now).astimezone(dt.UTC)
         entry.chain, entry.sequence, entry.previous_hash = chain, head.sequence + 1, head.last_hash
@@ -125,6 +112,15 @@ def audit_entries_chain(entries: Sequence[AuditEntry]) -> list[AuditChainHead]:
         )
         head.sequence, head.last_hash = entry.sequence, entry.entry_hash
     return list(heads.values())
+
+
+def _locked_head(chain: str) -> AuditChainHead:
+    """The head row of ``chain``, locked; created first for a chain's very first entry."""
+    head = AuditChainHead.objects.select_for_update().filter(chain=chain).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(chain=chain, defaults={"last_hash": GENESIS_HASH})
+        head = AuditChainHead.objects.select_for_update().get(chain=chain)
+    return head
 
 
 def audit_entries_append(entries: Sequence[AuditEntry]) -> list[AuditEntry]:

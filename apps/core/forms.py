@@ -1,4 +1,5 @@
-"""What every form of the registry shares: text fields refuse NUL with the registry's one check.
+"""What every form of the registry shares: text fields refuse NUL with the registry's one check, and a
+service's refusal reads the same on every form (:func:`add_application_error`).
 
 Django's ``CharField`` already refuses NUL with a validator of its own; forms built on
 :class:`NulCheckedForm` use ``registry.text.contains_nul`` instead, the check the JSON parser and the
@@ -13,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 
 from registry.text import NUL_MESSAGE, contains_nul
+
+from .errors import ApplicationError
 
 
 def prohibit_nul(value: Any) -> None:
@@ -33,3 +36,18 @@ class NulCheckedForm:
                 prohibit_nul if isinstance(validator, ProhibitNullCharactersValidator) else validator
                 for validator in field.validators
             ]
+
+
+def add_application_error(form: Any, error: ApplicationError) -> None:
+    """Put a service's refusal on a form: each message beside the field it names, the rest at the top.
+
+    A message about a field the form does not show (the patient of an episode, the site of a record)
+    goes to the top of the form, and a refusal that names no field shows its own message there: the
+    user always reads why nothing was saved.
+    """
+    if not error.field_errors:
+        form.add_error(None, error.message)
+        return
+    for name, problems in error.field_errors.items():
+        for problem in problems:
+            form.add_error(name if name in form.fields else None, problem)

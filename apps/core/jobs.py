@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from celery import current_app
 from django.db import connection
 
 
@@ -76,3 +77,13 @@ def _is_zombie(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+def job_enqueue(task_name: str, job_id: int) -> None:
+    """Hand a job to the workers through its task's registered name (``imports.run_import_job``).
+
+    The task module imports the service that runs the job; by naming the task the service enqueues
+    it without importing that module back. The owning app imports its task module when it is ready,
+    so the name is registered in every process.
+    """
+    current_app.tasks[task_name].delay(job_id)

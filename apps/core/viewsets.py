@@ -1,10 +1,7 @@
-"""Base pieces for record-level API endpoints: site scoping, conflict protection, paging and schema.
+"""Base pieces for record-level API endpoints: conflict protection, paging, errors and schema.
 
-``ScopedViewSetMixin`` follows PostHog's ``posthog/api/routing.py``: the mixin owns ``get_queryset``
-and refuses subclasses that override it, so no endpoint can forget the site scope. A viewset that
-truly needs another queryset says so by implementing ``dangerously_get_queryset``; one that only
-needs joins or ordering implements ``safely_get_queryset``, which can narrow the scoped queryset
-but never widen it.
+Site scoping needs the user's sites, which core does not know: the scoped viewset mixin lives in
+``apps.clinical.scoping`` and reads each record type's site path from ``apps.core.records``.
 
 Conflict protection: every record carries a ``version``; responses send it as a strong entity tag,
 ``ETag: "<version>"``, and PUT, PATCH and DELETE must send it back in ``If-Match``: missing or
@@ -14,19 +11,15 @@ malformed → 428, invalid body → 400, stale → 412 (the service compares it 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework import exceptions, permissions, serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
-
-from apps.accounts.selectors import access_for_user
-from apps.clinical.selectors import scoped_queryset
 
 # --- Paging ---------------------------------------------------------------------------------------
 
@@ -126,57 +119,6 @@ def if_match_version(request) -> int:
             )
         raise PreconditionRequired()
     return int(match[1])
-
-
-# --- Access ---------------------------------------------------------------------------------------
-
-
-class ReachesRecords(permissions.BasePermission):
-    """Record-level endpoints are for center staff and coordinators, not investigators.
-
-    Lists and creation answer 403; a detail URL answers 404 because the scoped queryset is empty.
-    """
-
-    message = "Your role does not give access to record-level data."
-
-    def has_permission(self, request, view) -> bool:
-        if getattr(view, "action", None) in ("list", "create"):
-            return access_for_user(request.user).reaches_records
-        return True
-
-
-# --- Scoped viewsets ------------------------------------------------------------------------------
-
-
-class ScopedViewSetMixin:
-    """Owns ``get_queryset``: records come from ``scoped_queryset(scope_model, user=request.user)``."""
-
-    scope_model: ClassVar[type[Model] | None] = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "get_queryset" in cls.__dict__:
-            raise ImproperlyConfigured(
-                f"{cls.__name__} must not override get_queryset: the scoped mixin owns it. Narrow the "
-                "scoped queryset in safely_get_queryset, or, if you must, implement dangerously_get_queryset."
-            )
-
-    def get_queryset(self) -> QuerySet:
-        try:
-            return self.dangerously_get_queryset()
-        except NotImplementedError:
-            pass
-        if self.scope_model is None:
-            raise ImproperlyConfigured(f"{type(self).__name__} needs a scope_model.")
-        return self.safely_get_queryset(scoped_queryset(self.scope_model, user=self.request.user))
-
-    def dangerously_get_queryset(self) -> QuerySet:
-        """Bypass site scoping entirely; implement only with a reviewed reason."""
-        raise NotImplementedError
-
-    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        """Add joins, ordering or filters to the already scoped queryset."""
-        return queryset
 
 
 # --- Schema ---------------------------------------------------------------------------------------

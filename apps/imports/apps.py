@@ -7,3 +7,6 @@ class ImportsConfig(AppConfig):
     name = "apps.imports"
     label = "imports"
     verbose_name = "Bulk imports"
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401  (registers the Celery tasks, which the services enqueue by name)

@@ -5,37 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import Field, Model, QuerySet
+from django.db.models import Field, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.text import capfirst
 
 from apps.accounts.selectors import Access, access_for_user
-from apps.clinical.models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from apps.core.records import RecordType, record_type_by_crf_name
 from registry import crf
 from registry import csv_import as spec
 from registry.vocabularies import Vocabulary
 
 from .models import ImportJob
 
-#: The model each record of an import row becomes.
-RECORD_MODELS: dict[spec.Record, type[Model]] = {
-    spec.Record.PATIENT: Patient,
-    spec.Record.INITIAL_COURSE: InitialCourse,
-    spec.Record.PRIOR_IRAE: AdverseEvent,
-    spec.Record.EPISODE: RechallengeEpisode,
-    spec.Record.RESPONSE: ResponseAssessment,
-    spec.Record.FOLLOW_UP: FollowUp,
-}
 
-#: The field linking a record to the record it belongs to (the patient's link is its site).
-PARENT_FIELD: dict[spec.Record, str] = {
-    spec.Record.PATIENT: "site",
-    spec.Record.INITIAL_COURSE: "patient",
-    spec.Record.PRIOR_IRAE: "patient",
-    spec.Record.EPISODE: "patient",
-    spec.Record.RESPONSE: "episode",
-    spec.Record.FOLLOW_UP: "episode",
-}
+def record_type_of(record: spec.Record) -> RecordType:
+    """The record type a record of an import row becomes, from its declaration (``apps.clinical.records``).
+
+    The import's record names are ``registry.crf``'s, except that the irAEs of a row are those of ICI-1.
+    """
+    return record_type_by_crf_name("adverse_event" if record is spec.Record.PRIOR_IRAE else record.value)
+
 
 #: How the counts of created records (keyed by record) read on the job page.
 COUNT_LABELS: dict[str, str] = {
@@ -82,7 +71,7 @@ def vocabulary_anchor(vocabulary: Vocabulary) -> str:
 
 
 def _model_field(column: spec.Column) -> Field:
-    return RECORD_MODELS[column.record]._meta.get_field(column.field)
+    return record_type_of(column.record).model._meta.get_field(column.field)
 
 
 def _default_shown(field: Field) -> str:

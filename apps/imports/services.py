@@ -7,11 +7,12 @@ is what both paths call, and is idempotent: only a pending job is claimed and ru
 A run has two phases. **Validation** parses every row (``registry.csv_import``), checks the rules
 across rows, builds unsaved model instances and runs their ``full_clean()``, collecting every problem
 as ``row N, column X: message``. Any problem fails the job and writes nothing. **Import** then
-creates every record in one transaction through ``apps.clinical.services.record_create`` (so each
-record gets the same validation, site check and audit entry as from a web form, channel ``import``);
-if a record is still refused there, the transaction is rolled back and the job fails with that row's
-errors. Rows sharing a ``local_identifier`` (in its normal form: ``mrn1`` and ``MRN1`` are one) are one
-patient; a patient already registered at the site is an error (the import creates new patients only).
+creates every record in one transaction through ``apps.clinical.services.records_create_batch`` (so
+each record gets the same validation, site check and audit entry as from a web form, channel
+``import``, with the checks of the site and the audit chain done once for the file); if a record is
+still refused there, the transaction is rolled back and the job fails with that row's errors. Rows
+sharing a ``local_identifier`` (in its normal form: ``mrn1`` and ``MRN1`` are one) are one patient; a
+patient already registered at the site is an error (the import creates new patients only).
 
 An import registers patients, so only the site's own staff upload one (coordinators are refused, as
 on the patient page and the API), and a site closed to new data takes no import.
@@ -40,30 +41,28 @@ from django.utils import timezone
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user, site_closed_message
 from apps.clinical.models import Patient
-from apps.clinical.services import record_create
+from apps.clinical.services import RecordBatch, records_create_batch
 from apps.core.errors import ApplicationError
-from apps.core.jobs import claimant_is_gone, job_lease, worker_identity
+from apps.core.jobs import claimant_is_gone, job_enqueue, job_lease, worker_identity
 from apps.core.models import AuditChannel
 from registry import csv_import as spec
 from registry.identifiers import normalise_local_identifier
 
 from .models import ImportJob
-from .selectors import COUNT_LABELS, PARENT_FIELD, RECORD_MODELS, progress_cache_key
+from .selectors import COUNT_LABELS, progress_cache_key, record_type_of
 
 log = logging.getLogger(__name__)
 
 #: Progress is saved every this many rows, in both phases.
 PROGRESS_EVERY = 100
 #: Files up to this many rows are imported during the upload request; larger ones by a Celery worker.
-#: Writing costs ~80 ms a row (each record goes through ``record_create``), so 25 rows answer in ~2 s.
+#: Writing a row costs at most 20 queries (``tests/apps/imports/test_write_queries.py``).
 DEFAULT_INLINE_MAX_ROWS = 25
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
 #: The error report keeps this many problems; the count of all of them is kept beside it.
 MAX_STORED_ERRORS = 5000
-#: Celery limits of the import task; a job running longer than the hard limit was killed.
-SOFT_TIME_LIMIT = 55 * 60
-TIME_LIMIT = 60 * 60
-STALE_AFTER_SECONDS = TIME_LIMIT + 5 * 60
+#: The Celery task that runs a job (``tasks.run_import_job``), enqueued by this name.
+RUN_TASK = "imports.run_import_job"
 #: A job still waiting for a worker after this long had its message lost; recovery enqueues it again.
 PENDING_GRACE_SECONDS = 120
 #: A job is started at most this many times (a worker that keeps dying on it must not loop forever).
@@ -128,9 +127,12 @@ def import_job_create(*, user, site: Site, upload: UploadedFile, run_inline: boo
 
 
 def _enqueue(job_id: int) -> None:
-    from .tasks import run_import_job  # the task module imports this one
+    job_enqueue(RUN_TASK, job_id)
 
-    run_import_job.delay(job_id)
+
+def stale_after_seconds() -> int:
+    """A job running this long was killed: the task's hard time limit (``CELERY_TASK_TIME_LIMIT``) and a margin."""
+    return int(settings.CELERY_TASK_TIME_LIMIT) + 5 * 60
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
@@ -210,7 +212,7 @@ def _run_claimed(job: ImportJob) -> None:
 def import_job_expire_if_stale(*, job: ImportJob) -> ImportJob:
     """Mark a job failed when it has run longer than the task may (its worker was killed)."""
     running = job.status in (Status.VALIDATING, Status.IMPORTING)
-    if running and job.started_at and (timezone.now() - job.started_at).total_seconds() > STALE_AFTER_SECONDS:
+    if running and job.started_at and (timezone.now() - job.started_at).total_seconds() > stale_after_seconds():
         message = "The import stopped without finishing (its worker was stopped). Nothing was imported."
         updated = ImportJob.objects.filter(pk=job.pk, status=job.status).update(
             status=Status.FAILED, message=message, finished_at=timezone.now()
@@ -251,7 +253,7 @@ def _progress(job: ImportJob, done: int) -> None:
     ImportJob.objects.filter(pk=job.pk).update(processed_rows=done)
     # Inside the import transaction the row above is invisible to other connections until commit;
     # the cache (shared Redis in production) lets the job page show progress meanwhile.
-    _cache_call(cache.set, progress_cache_key(job.pk), done, timeout=STALE_AFTER_SECONDS)
+    _cache_call(cache.set, progress_cache_key(job.pk), done, timeout=stale_after_seconds())
 
 
 def _cache_call(method, *args: Any, **kwargs: Any) -> None:
@@ -332,7 +334,8 @@ def _unsaved_records(site: Site, row: spec.ParsedRow) -> list[tuple[spec.RecordK
     parents: dict[str, Any] = {"site": site}
     built = []
     for key, values in row.records.items():
-        instance = RECORD_MODELS[key[0]](**{PARENT_FIELD[key[0]]: parents[PARENT_FIELD[key[0]]]}, **values)
+        record_type = record_type_of(key[0])
+        instance = record_type.model(**{record_type.parent_field: parents[record_type.parent_field]}, **values)
         if key[0] is spec.Record.PATIENT:
             parents["patient"] = instance
         elif key[0] is spec.Record.EPISODE:
@@ -350,7 +353,7 @@ def _model_errors(key: spec.RecordKey, instance: Model) -> dict[str, list[str]]:
     The patient's unique local identifier is checked against the database separately, in one query.
     """
     record = key[0]
-    exclude = {PARENT_FIELD[record]} | ({"registry_id"} if record is spec.Record.PATIENT else set())
+    exclude = {record_type_of(record).parent_field} | ({"registry_id"} if record is spec.Record.PATIENT else set())
     try:
         instance.full_clean(exclude=exclude, validate_constraints=False)
     except ValidationError as error:
@@ -402,33 +405,37 @@ def _write_rows(job: ImportJob, rows: list[spec.ParsedRow]) -> None:
     errors: list[spec.CellError] = []
     patients: dict[str, Patient] = {}
     refused_patients: set[str] = set()
-    create = partial(_create, job=job, counts=counts)
-    with transaction.atomic():
-        for index, row in enumerate(rows, start=1):
-            identifier = row.local_identifier
-            if identifier in refused_patients:
-                continue  # the patient's first row was refused; its errors are reported there
-            known = patients.get(identifier)
-            parents: dict[str, Any] = {"site": job.site, "patient": known}
-            try:
-                for key, values in row.records.items():
-                    record = key[0]
-                    if known is not None and record in spec.PATIENT_LEVEL:
-                        continue  # written with the patient's first row
-                    parent = PARENT_FIELD[record]
-                    instance = create(row, key, {parent: parents[parent], **values})
-                    if record is spec.Record.PATIENT:
-                        parents["patient"] = patients[identifier] = instance
-                    elif record is spec.Record.EPISODE:
-                        parents["episode"] = instance
-            except _RowRefused as refused:
-                errors.extend(refused.errors)
-                refused_patients.add(identifier)
-            if index % PROGRESS_EVERY == 0:
-                _progress(job, index)
-        if errors:
-            transaction.set_rollback(True)
-        else:
+    batch_of_job = records_create_batch(
+        site=job.site, user=job.uploaded_by, channel=AuditChannel.IMPORT, reason=f"Bulk import #{job.pk}"
+    )
+    try:
+        with batch_of_job as batch:
+            create = partial(_create, batch=batch, counts=counts)
+            for index, row in enumerate(rows, start=1):
+                identifier = row.local_identifier
+                if identifier in refused_patients:
+                    continue  # the patient's first row was refused; its errors are reported there
+                known = patients.get(identifier)
+                parents: dict[str, Any] = {"site": batch.site, "patient": known}
+                try:
+                    with batch.group():  # a refused record takes the rest of its row back with it
+                        for key, values in row.records.items():
+                            record = key[0]
+                            if known is not None and record in spec.PATIENT_LEVEL:
+                                continue  # written with the patient's first row
+                            parent = record_type_of(record).parent_field
+                            instance = create(row, key, {parent: parents[parent], **values})
+                            if record is spec.Record.PATIENT:
+                                parents["patient"] = patients[identifier] = instance
+                            elif record is spec.Record.EPISODE:
+                                parents["episode"] = instance
+                except _RowRefused as refused:
+                    errors.extend(refused.errors)
+                    refused_patients.add(identifier)
+                if index % PROGRESS_EVERY == 0:
+                    _progress(job, index)
+            if errors:
+                raise _FileRefused  # rolls the whole batch back: nothing of the file is written
             job.status = Status.SUCCEEDED
             job.processed_rows = len(rows)
             job.created_counts = dict(counts)
@@ -436,19 +443,22 @@ def _write_rows(job: ImportJob, rows: list[spec.ParsedRow]) -> None:
             job.message = _summary(len(rows), counts)
             # Saved in the import transaction: the records and the job's success commit together.
             job.save(update_fields=["status", "processed_rows", "created_counts", "finished_at", "message"])
-    if errors:
+    except _FileRefused:
         _fail(job, errors=errors)
+    except ApplicationError as error:  # refused as a whole when it began (the site closed meanwhile)
+        _fail(job, message=f"{error.message} Nothing was imported.")
     _cache_call(cache.delete, progress_cache_key(job.pk))
 
 
+class _FileRefused(Exception):
+    """Some row was refused while writing: the import's transaction is rolled back."""
+
+
 def _create(
-    row: spec.ParsedRow, key: spec.RecordKey, data: dict[str, Any], *, job: ImportJob, counts: Counter
+    row: spec.ParsedRow, key: spec.RecordKey, data: dict[str, Any], *, batch: RecordBatch, counts: Counter
 ) -> Model:
-    model = RECORD_MODELS[key[0]]
     try:
-        instance = record_create(
-            model=model, data=data, user=job.uploaded_by, channel=AuditChannel.IMPORT, reason=f"Bulk import #{job.pk}"
-        )
+        instance = batch.create(model=record_type_of(key[0]).model, data=data)
     except ApplicationError as error:
         raise _RowRefused(_cell_errors(row, key, error.field_errors or {NON_FIELD_ERRORS: [error.message]})) from None
     counts[key[0].value] += 1

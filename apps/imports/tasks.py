@@ -1,4 +1,4 @@
-"""Celery task of bulk imports: a thin, idempotent wrapper around ``services.import_job_run``."""
+"""Celery tasks of bulk imports: thin, idempotent wrappers around ``services``, which enqueues them by name."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from . import services
 
 
 @shared_task(
-    name="imports.run_import_job",
+    name=services.RUN_TASK,
     acks_late=True,
     # A worker process killed mid-task puts the task back; the job's claim makes a second run harmless.
     reject_on_worker_lost=True,
-    soft_time_limit=services.SOFT_TIME_LIMIT,
-    time_limit=services.TIME_LIMIT,
+    # Its time limits are the project's, CELERY_TASK_SOFT_TIME_LIMIT and CELERY_TASK_TIME_LIMIT (settings).
 )
 def run_import_job(job_id: int) -> str | None:
     """Validate and import one job; a job that is already running or finished is not run again."""

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 
 from apps.accounts.selectors import access_for_user, registration_refusal, writable_sites_for_user
 from apps.core.errors import ApplicationError
+from apps.core.forms import add_application_error
 from registry import csv_import as spec
 
 from . import selectors, services
@@ -89,9 +90,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                 user=request.user, site=form.cleaned_data["site"], upload=form.cleaned_data["file"]
             )
         except ApplicationError as error:
-            for field, problems in (error.field_errors or {None: [error.message]}).items():
-                for problem in problems:
-                    form.add_error(field if field in form.fields else None, problem)
+            add_application_error(form, error)
         else:
             return redirect(job.get_absolute_url())
     return render(request, "imports/upload.html", {"form": form})

@@ -6,6 +6,10 @@ canonical JSON text, the runtime and who or what started it. Once it has **finis
 failed) nothing of it changes: the model's ``save``/``delete``, its queryset and, on PostgreSQL, a
 trigger (migration ``validation 0002``) refuse it. While it is pending or running, only the service
 (``apps.validation.services``) moves its status and progress forward.
+
+A run's figures (:class:`ValidationRunFigure`) are drawn by the worker from the very rows of the run and
+written in the transaction that marks it succeeded: they are part of the record, as immutable as the
+run (migration ``validation 0003``), and the report only reads them.
 """
 
 from __future__ import annotations
@@ -150,3 +154,42 @@ class ValidationRun(models.Model):
     def metrics(self) -> dict[str, Any] | None:
         """The metrics parsed from ``metrics_json`` (None until the run succeeded)."""
         return json.loads(self.metrics_json) if self.metrics_json else None
+
+
+class ValidationRunFigureQuerySet(models.QuerySet):
+    """Refuses to update or delete a run's figures (they are written once, with the finished run)."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("a validation run's figures cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("a validation run's figures cannot be deleted")
+
+
+class ValidationRunFigure(models.Model):
+    """One SVG figure of a run, as the worker drew it for the whole-registry view of the report."""
+
+    run = models.ForeignKey(ValidationRun, on_delete=models.PROTECT, related_name="figures")
+    population = models.CharField(max_length=20)
+    name = models.CharField(max_length=30, help_text="Figure name, as in the report's URL (km-pfs2, forest-site…).")
+    svg = models.TextField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the SVG text (the figure's ETag).")
+    plot_format = models.CharField(max_length=40, help_text="Version of the drawing code that drew it.")
+
+    objects = ValidationRunFigureQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "population", "name"], name="validation_figure_once_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Figure {self.name} ({self.population}) of validation run #{self.run_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionError("a validation run's figures cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("a validation run's figures cannot be deleted")

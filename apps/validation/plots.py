@@ -1,15 +1,19 @@
-"""The validation report's figures: server-rendered SVG, deterministic, cached per run.
+"""The validation report's figures: server-rendered SVG, deterministic, drawn by the worker and stored with each run.
 
 Provides the Kaplan–Meier curves of PFS2 and of OS by category with the numbers at risk under the axis,
 the cumulative incidence of irAE recurrence (Aalen–Johansen, death competing) and the forest plot of the
 site hazard ratios with their random-effects summary.
 
-The curves need the episodes, which the run's metrics do not carry: they are drawn from the validation
+The curves need the episodes, which the run's metrics do not carry. The worker draws every figure
+from the frame it computed the metrics from (:func:`run_figures_draw`, called by
+``services._compute``) and stores them with the run (``models.ValidationRunFigure``); the report
+reads those. Two cases are drawn on request instead, once, and kept as a file under ``MEDIA_ROOT``
+(:func:`run_plot_svg`): runs finished before figures were stored, and the forest plot of a reader
+who sees only their own sites' rows (center staff). Such a curve figure is drawn from the validation
 frame of the run's data cut and model version (:func:`apps.validation.selectors.validation_frame`),
-through the same population rules as the metrics (:func:`registry.validation.build_populations`). A run
-is immutable, so its figures are too: each is drawn once and kept as a file under ``MEDIA_ROOT``. A
-figure is drawn only from rows whose data hash is the run's; when the records have changed since the
-run and no figure was kept, the figure says so instead of drawing other data.
+through the same population rules as the metrics (:func:`registry.validation.build_populations`),
+and only from rows whose data hash is the run's; when the records have changed since the run, the
+figure says so instead of drawing other data.
 
 Rendering is matplotlib's object API (no pyplot: no GUI backend, no global figure state) under fixed
 rc settings: ``svg.hashsalt`` fixed, no date in the metadata, no path simplification, text kept as text.
@@ -54,11 +58,12 @@ __all__ = [
     "numbers_at_risk",
     "recurrence_svg",
     "risk_table_times",
+    "run_figures_draw",
     "run_plot_svg",
 ]
 
 #: Bumped whenever a figure's drawing changes, so that kept files are drawn again.
-PLOT_FORMAT = "validation-plots/1"
+PLOT_FORMAT = "validation-plots/2"
 POPULATIONS = ("primary", "all_locked")
 #: name → (title, alt text template); the names are the URL's and the ``<img>`` ids'.
 PLOTS: dict[str, str] = {
@@ -188,6 +193,17 @@ def _population_rows(frame: pd.DataFrame, *, data_cut: dt.date | dt.datetime, mo
     return build_populations(rows, data_cut=data_cut)[population]
 
 
+def _km_groups_of(analysed: pd.DataFrame, endpoint: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    time = analysed[f"{endpoint}_months"].to_numpy(dtype="float64", na_value=np.nan)
+    event = analysed[f"{endpoint}_event"].astype("boolean").to_numpy(dtype="float64", na_value=np.nan)
+    known = ~np.isnan(time) & ~np.isnan(event)
+    category = analysed["category"].astype(str).to_numpy()
+    return {
+        name: (time[known & (category == name)], event[known & (category == name)] == 1.0)
+        for name in ANALYSED_CATEGORIES
+    }
+
+
 def km_groups(
     frame: pd.DataFrame,
     *,
@@ -201,14 +217,7 @@ def km_groups(
     The episodes are the population's analysed ones, as in the metrics; for OS those with a known OS time.
     """
     analysed = _population_rows(frame, data_cut=data_cut, model_version=model_version, population=population).analysed
-    time = analysed[f"{endpoint}_months"].to_numpy(dtype="float64", na_value=np.nan)
-    event = analysed[f"{endpoint}_event"].astype("boolean").to_numpy(dtype="float64", na_value=np.nan)
-    known = ~np.isnan(time) & ~np.isnan(event)
-    category = analysed["category"].astype(str).to_numpy()
-    return {
-        name: (time[known & (category == name)], event[known & (category == name)] == 1.0)
-        for name in ANALYSED_CATEGORIES
-    }
+    return _km_groups_of(analysed, endpoint)
 
 
 def recurrence_groups(
@@ -219,6 +228,12 @@ def recurrence_groups(
     Every eligible episode of the population whatever its category (as the metrics' recurrence figures).
     """
     eligible = _population_rows(frame, data_cut=data_cut, model_version=model_version, population=population).eligible
+    return _recurrence_groups_of(eligible)
+
+
+def _recurrence_groups_of(
+    eligible: pd.DataFrame,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple[np.ndarray, np.ndarray]]]:
     by_kind: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for kind in RECURRENCE_LABELS:
         if f"recurrence_{kind}_months" not in eligible.columns:
@@ -362,10 +377,12 @@ def recurrence_svg(
             (left, by_kind, RECURRENCE_LABELS, "By kind of recurrence"),
             (right, by_prior, PRIOR_IRAE_LABELS, "Any grade, by prior irAE"),
         ):
+            drawn = 0
             for index, (key, (time, code)) in enumerate(groups.items()):
                 curve = cif_curve(time, code, label=key)
                 if not curve.n:
                     continue
+                drawn += 1
                 (line,) = ax.plot(
                     curve.x, curve.y, linestyle=styles[index % len(styles)], linewidth=1.5,
                     color=("#0b5fa5", "#a61b1b", "#1c7a3a", "#9a6700")[index % 4],
@@ -377,7 +394,7 @@ def recurrence_svg(
             ax.set_ylim(*Y_LIMITS)
             ax.set_title(heading, loc="left", fontsize=9)
             ax.set_xlabel("Months since the start of rechallenge")
-            if groups:
+            if drawn:
                 ax.legend(loc="upper left", frameon=False, fontsize=8)
             else:
                 ax.text(0.5, 0.5, "No recurrence data", transform=ax.transAxes, ha="center")
@@ -526,6 +543,11 @@ def _frame_of(run: Any) -> pd.DataFrame | None:
     return rows if data_hash(rows) == run.data_hash else None
 
 
+def _km_figure(name: str, groups: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    ylabel = "PFS2 probability" if name == "km-pfs2" else "Overall survival probability"
+    return km_svg(groups, plot_id=name, title=PLOTS[name], ylabel=ylabel)
+
+
 def _draw(run: Any, name: str, population: str, metrics: Mapping[str, Any], frame: pd.DataFrame | None) -> str:
     title = PLOTS[name]
     if name == "forest-site":
@@ -542,8 +564,7 @@ def _draw(run: Any, name: str, population: str, metrics: Mapping[str, Any], fram
         groups = km_groups(
             frame, data_cut=cut, model_version=run.model_version, population=population, endpoint=endpoint
         )
-        ylabel = "PFS2 probability" if endpoint == "pfs2" else "Overall survival probability"
-        return km_svg(groups, plot_id=name, title=title, ylabel=ylabel)
+        return _km_figure(name, groups)
     by_kind, by_prior = recurrence_groups(frame, data_cut=cut, model_version=run.model_version, population=population)
     return recurrence_svg(by_kind, by_prior, title=title)
 
@@ -575,9 +596,18 @@ def run_plot_svg(
     return svg
 
 
-def run_plots_keep(run: Any, *, metrics: Mapping[str, Any], frame: pd.DataFrame) -> None:
-    """Draw and keep every curve figure of a run from the frame it was computed from (for the job to call
-    as a run finishes, so the figures survive later changes of the records)."""
+def run_figures_draw(run: Any, *, metrics: Mapping[str, Any], frame: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """Every figure of a run for the whole-registry view, ``{(population, name): svg}``, drawn from the frame
+    the metrics were computed from (the worker calls it before it stores the run; the populations are
+    built once each, as the metrics built them)."""
+    rows = frame[frame["model_version"].astype(str).to_numpy() == run.model_version]
+    populations = build_populations(rows, data_cut=_data_cut(run))
+    figures: dict[tuple[str, str], str] = {}
     for population in POPULATIONS:
-        for name in ("km-pfs2", "km-os", "recurrence"):
-            run_plot_svg(run, name, population=population, metrics=metrics, frame=frame)
+        selected = populations[population]
+        for name in ("km-pfs2", "km-os"):
+            figures[population, name] = _km_figure(name, _km_groups_of(selected.analysed, name.removeprefix("km-")))
+        by_kind, by_prior = _recurrence_groups_of(selected.eligible)
+        figures[population, "recurrence"] = recurrence_svg(by_kind, by_prior, title=PLOTS["recurrence"])
+        figures[population, "forest-site"] = _draw(run, "forest-site", population, metrics, None)
+    return figures

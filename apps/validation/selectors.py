@@ -50,7 +50,7 @@ from registry.derive import RECURRENCE_KINDS
 from registry.derive_frames import FRAME_COLUMNS, derive_episodes
 from registry.validation.populations import INPUT_COLUMNS
 
-from .models import ValidationRun
+from .models import ValidationRun, ValidationRunFigure
 
 #: Called with (percent of the loading done, what is being read).
 Progress = Callable[[int, str], None]
@@ -513,6 +513,23 @@ def metrics_for_user(run: ValidationRun, user) -> dict[str, Any] | None:
     return _keep_sites(metrics, reach.site_codes)
 
 
+#: Figures that draw per-site rows: the stored one is the whole registry's, for readers of every site's rows.
+PER_SITE_FIGURES = frozenset({"forest-site"})
+
+
+def validation_run_figure_for_user(
+    *, run: ValidationRun, user, population: str, name: str
+) -> ValidationRunFigure | None:
+    """The figure the worker stored with ``run``, if there is one this user may see as it is (one query).
+
+    None for a run finished before figures were stored, and for a per-site figure of a reader who sees
+    only their own sites' rows: the caller draws those from the metrics the user may read.
+    """
+    if name in PER_SITE_FIGURES and not validation_reach_for_user(user=user).everything:
+        return None
+    return ValidationRunFigure.objects.filter(run=run, population=population, name=name).first()
+
+
 def site_rows_of(metrics: dict[str, Any], population: str = "primary") -> list[str]:
     """The site codes of a population's per-site rows (what :func:`metrics_for_user` filters)."""
     cells = metrics.get("populations", {}).get(population, {}).get("heterogeneity", {}).get("by_site", {})
@@ -528,6 +545,7 @@ __all__ = [
     "validation_frame",
     "validation_model_versions_with_assessments",
     "validation_reach_for_user",
+    "validation_run_figure_for_user",
     "validation_run_get_for_user",
     "validation_run_list_for_user",
 ]

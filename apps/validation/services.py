@@ -4,8 +4,10 @@
 for the nightly schedule and a coordinator's "run now", enqueues the ``validation.run`` task when the
 row is committed. ``validation_run_execute`` is what the task and ``manage.py run_validation`` call: it
 claims the run (one live worker at a time, ``apps.core.jobs``), reads the frame of the data cut
-(``selectors.validation_frame``), computes the metrics (``registry.validation.validation_metrics``) and
-stores them as canonical JSON text with the data hash, runtime, code and library versions. It is
+(``selectors.validation_frame``), computes the metrics (``registry.validation.validation_metrics``),
+draws the report's figures from the same frame (``plots.run_figures_draw``) and stores them all in one
+transaction: the metrics as canonical JSON text with the data hash, runtime, code and library versions,
+and the figures as rows of their own beside the run (``models.ValidationRunFigure``). It is
 idempotent: a finished run, or one a live worker runs, is left alone; a run whose worker died is taken
 over and computed again from the start (nothing of it was stored), at most ``MAX_ATTEMPTS`` times.
 
@@ -17,6 +19,7 @@ assessments, all on one data cut.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -39,7 +42,8 @@ from registry.decision import available_versions, get_spec
 from registry.validation import validation_metrics
 from registry.validation.report import METRICS_FORMAT
 
-from .models import ValidationRun
+from . import plots
+from .models import ValidationRun, ValidationRunFigure
 from .selectors import (
     validation_data_is_synthetic,
     validation_frame,
@@ -240,27 +244,53 @@ def _compute(run: ValidationRun) -> None:
     metrics = validation_metrics(
         frame, data_cut=run.data_cut, model_version=run.model_version, model_hash=run.model_hash
     )
+    _progress(run, 85, "Drawing the figures…")
+    figures = _figures_drawn(run, metrics, frame)
     del frame
-    _progress(run, 95, "Storing the metrics…")
+    _progress(run, 95, "Storing the metrics and the figures…")
     synthetic = validation_data_is_synthetic(model_version=run.model_version, data_cut=run.data_cut)
     populations = metrics["populations"]
     summary = (
         f"{populations['primary']['n']:,} episode(s) analysed in the primary population, "
         f"{populations['all_locked']['n']:,} in all locked."
     )
-    _finish(
-        run,
-        status=Status.SUCCEEDED,
-        message=summary + (" Synthetic demo data." if synthetic else ""),
-        progress=100,
-        metrics_json=metrics_text(metrics),
-        data_hash=metrics["run"]["data_hash"],
-        runtime_seconds=round(time.perf_counter() - began, 3),
-        code_version=code_version(),
-        library_versions=library_versions(),
-        is_synthetic=synthetic,
-    )
+    with transaction.atomic():  # the figures exist exactly when the run is marked succeeded
+        ValidationRunFigure.objects.bulk_create(
+            ValidationRunFigure(
+                run=run,
+                population=population,
+                name=name,
+                svg=svg,
+                sha256=hashlib.sha256(svg.encode("utf-8")).hexdigest(),
+                plot_format=plots.PLOT_FORMAT,
+            )
+            for (population, name), svg in sorted(figures.items())
+        )
+        _finish(
+            run,
+            status=Status.SUCCEEDED,
+            message=summary + (" Synthetic demo data." if synthetic else ""),
+            progress=100,
+            metrics_json=metrics_text(metrics),
+            data_hash=metrics["run"]["data_hash"],
+            runtime_seconds=round(time.perf_counter() - began, 3),
+            code_version=code_version(),
+            library_versions=library_versions(),
+            is_synthetic=synthetic,
+        )
     log.info("validation run %s of model %s: %s", run.pk, run.model_version, summary)
+
+
+def _figures_drawn(run: ValidationRun, metrics: dict[str, Any], frame: Any) -> dict[tuple[str, str], str]:
+    """The run's figures; none (logged) when drawing fails — the statistics are the record and are stored
+    anyway, and the report then draws the figures on request (``plots.run_plot_svg``)."""
+    try:
+        return plots.run_figures_draw(run, metrics=metrics, frame=frame)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        log.exception("validation run %s: the figures could not be drawn; the report will draw them", run.pk)
+        return {}
 
 
 # --- recovery -------------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ Investigators, coordinators and administrators read every run whole; center staf
 figures and their own site's rows of the per-site breakdown (``selectors.metrics_for_user``); anyone else
 gets 403, a run out of reach 404. Only coordinators start a run: the page stores a pending run and a worker
 computes it (``services.validation_run_create``), so the web process never waits; the run's page refreshes
-itself while the run is under way. The figures are SVG drawn on the server (``plots``), immutable per run,
-served with long-lived private caching headers.
+itself while the run is under way. The figures are SVG drawn by the worker and stored with the run
+(``selectors.validation_run_figure_for_user``), immutable per run, served with long-lived private caching
+headers; only runs from before figures were stored and center staff's own-site forest plot are drawn on
+request (``plots.run_plot_svg``, once, then kept).
 """
 
 from __future__ import annotations
@@ -604,8 +606,13 @@ def run_figure(request: HttpRequest, pk: int, population: str, name: str) -> Htt
     metrics = selectors.metrics_for_user(run, request.user)
     if not metrics or population not in metrics.get("populations", {}):
         raise Http404("This run has no figures.")
-    svg = plots.run_plot_svg(run, name, population=population, metrics=metrics)
-    etag = '"' + hashlib.sha256(svg.encode("utf-8")).hexdigest()[:32] + '"'
+    stored = selectors.validation_run_figure_for_user(run=run, user=request.user, population=population, name=name)
+    if stored is not None:  # drawn by the worker with the run: the usual case
+        svg, digest = stored.svg, stored.sha256
+    else:  # a run from before figures were stored, or center staff's own-site forest plot: drawn once, kept
+        svg = plots.run_plot_svg(run, name, population=population, metrics=metrics)
+        digest = hashlib.sha256(svg.encode("utf-8")).hexdigest()
+    etag = '"' + digest[:32] + '"'
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         response: HttpResponse = HttpResponseNotModified()
     else:

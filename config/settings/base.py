@@ -102,6 +102,7 @@ LOCAL_APPS = [
     "apps.assessments",
     "apps.imports",
     "apps.validation",
+    "apps.exports",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -229,6 +230,8 @@ SPECTACULAR_SETTINGS = {
         "IraeHistoryEnum": "apps.clinical.api_enums.IRAE_HISTORY",
         "DecisionCategoryEnum": "apps.assessments.serializers.DECISION_CATEGORIES",
         "RecurrenceEventEnum": "apps.clinical.serializers.RECURRENCE_EVENTS",
+        "ExportStatusEnum": "apps.exports.models.ExportRequest.Status",
+        "ValidationRunStatusEnum": "apps.validation.models.ValidationRun.Status",
     },
 }
 
@@ -263,6 +266,56 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+#: The periodic jobs, declared once: ``manage.py setup_schedules`` writes them into django-celery-beat's
+#: tables (idempotent), where coordinators can edit them in the admin. Crontab fields are in UTC.
+PERIODIC_TASKS = [
+    {
+        "name": "Clear expired sessions",
+        "task": "core.sessions_clear_expired",
+        "crontab": {"minute": "17", "hour": "*/1"},
+        "description": "Hourly: remove expired sign-in sessions.",
+    },
+    {
+        "name": "Recover stalled imports",
+        "task": "imports.recover_stalled_jobs",
+        "crontab": {"minute": "*"},
+        "description": "Every minute: start again the imports whose worker died or whose message was lost.",
+    },
+    {
+        "name": "Nightly validation of the decision model",
+        "task": "validation.nightly",
+        "crontab": {"minute": "30", "hour": "2"},
+        "description": "Nightly at 02:30 UTC: a validation run on a fresh data cut for every model version with "
+        "locked assessments (each run by a worker; progress and results on the validation pages).",
+    },
+    {
+        "name": "Export housekeeping",
+        "task": "exports.housekeeping",
+        "crontab": {"minute": "*/5"},
+        "description": "Every five minutes: start again the export builds whose worker died or whose message was "
+        "lost, and expire the bundles whose download link has run out (their files are deleted).",
+    },
+    {
+        "name": "Recover stalled validation runs",
+        "task": "validation.recover_stalled_runs",
+        "crontab": {"minute": "*/5"},
+        "description": "Every five minutes: start again the validation runs whose worker died or whose message was "
+        "lost.",
+    },
+]
+
+# EXPORTS
+# ------------------------------------------------------------------------------
+# De-identified exports (DESIGN §6): a coordinator approves each request unless this is off.
+EXPORTS_REQUIRE_APPROVAL = env_bool("EXPORTS_REQUIRE_APPROVAL", True)
+#: Where the built bundles are written (never served as static or media files).
+EXPORTS_DIR = VAR_DIR / "exports"
+#: Days a ready bundle can be downloaded; after that the link answers 410 and the file is deleted.
+EXPORTS_LINK_DAYS = int(os.environ.get("EXPORTS_LINK_DAYS", "7"))
+#: The pseudonym key (HMAC) is never stored in the database: REGISTRY_EXPORT_KEY (hex, at least 32 bytes)
+#: from the environment, else a key generated into this file on first use.
+REGISTRY_EXPORT_KEY = os.environ.get("REGISTRY_EXPORT_KEY", "")
+EXPORTS_KEY_FILE = VAR_DIR / "export-pseudonym.key"
 
 # CACHES
 # ------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def _preceding(records: PatientRecords, index: int, *, legacy: bool) -> _Precedi
     previous = records.episodes[index - 1]
     follow_ups: list[FollowUpRecord] = _of_episode(records.follow_ups, previous.id)
     stopped = min((fu.rechallenge_stopped_date for fu in follow_ups if fu.rechallenge_stopped_date), default=None)
-    progressions = [fu.progression_date for fu in follow_ups if fu.progression_date]
+    progressions: list[dt.date | None] = [fu.progression_date for fu in follow_ups if fu.progression_date]
     if not legacy:
         observations = [
             ResponseObservation(assessed_on=r.assessed_on, category=r.category)
@@ -291,6 +291,7 @@ def _legacy_pfs_of_rechallenge(records: PatientRecords, episode_id: int, start: 
     first_progression = min((d for d in progressions if d is not None), default=None)
     death = min((fu.death_date for fu in follow_ups if fu.death_date), default=None)
     events = [d for d in (first_progression, death) if d is not None]
+    end: dt.date | None
     if events:
         end = min(events)
     else:

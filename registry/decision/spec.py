@@ -568,7 +568,7 @@ def _check_prior_irae(check: _Checker, factor: Any) -> None:
         if key == "controlled_on_replacement":
             optional += check.prov("applies_without_current_grade")
         rule = check.mapping(rules[key], rule_path, ("level", "reason", *check.prov("source")), optional)
-        allowed = ("missing",) if key == "not_recorded" else _SCORED_LEVELS
+        allowed: tuple[str, ...] = ("missing",) if key == "not_recorded" else _SCORED_LEVELS
         check.level(rule["level"], f"{rule_path}.level", allowed)
         check.template(rule["reason"], f"{rule_path}.reason", _IRAE_FIELDS)
         check.sources_of(rule, rule_path, "source")

@@ -30,7 +30,7 @@ import io
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -155,11 +155,11 @@ def write_parquet(
 
 def _statistical_frame(
     frame: pd.DataFrame, fields: Sequence[FieldMeta]
-) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[int, str]], dict[str, list[int]]]:
+) -> tuple[pd.DataFrame, dict[str, str | None], dict[str, dict[int, str]], dict[str, list[int]]]:
     """The frame as Stata and SPSS hold it: short names, numbered codes, 1/0 yes/no, "" for missing text."""
     names = stata_names(fields)
     columns: dict[str, object] = {}
-    labels: dict[str, str] = {}
+    labels: dict[str, str | None] = {}  # as pyreadstat takes them
     value_label_sets: dict[str, dict[int, str]] = {}
     user_missing: dict[str, list[int]] = {}
     for meta in fields:
@@ -189,10 +189,10 @@ def _statistical_frame(
     return pd.DataFrame(columns), labels, value_label_sets, user_missing
 
 
-def _via_file(suffix: str, write: object) -> bytes:
+def _via_file(suffix: str, write: Callable[[Path], object]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="deid-") as directory:
         path = Path(directory) / f"table{suffix}"
-        write(path)  # type: ignore[operator]
+        write(path)
         return path.read_bytes()
 
 
@@ -204,6 +204,8 @@ def write_dta(frame: pd.DataFrame, fields: Sequence[FieldMeta], *, title: str, t
     """Stata 14+ .dta (format 118) with variable and value labels; the header timestamp is ``timestamp``."""
     _check(frame, fields)
     data, labels, value_label_sets, _ = _statistical_frame(frame, fields)
+    # pyreadstat annotates its dicts invariantly (codes `int | float`, missing values `int | float | str | …`);
+    # ours hold ints, which it takes, but mypy cannot see that through a dict.
     content = _via_file(
         ".dta",
         lambda path: pyreadstat.write_dta(
@@ -212,7 +214,7 @@ def write_dta(frame: pd.DataFrame, fields: Sequence[FieldMeta], *, title: str, t
             file_label=title[:STATA_LABEL_LENGTH],
             column_labels=labels,
             version=14,
-            variable_value_labels=value_label_sets,
+            variable_value_labels=value_label_sets,  # type: ignore[arg-type]
         ),
     )
     marker = b"<timestamp>"
@@ -239,8 +241,8 @@ def write_sav(frame: pd.DataFrame, fields: Sequence[FieldMeta], *, title: str, t
             path,
             file_label=title[:64],
             column_labels=labels,
-            variable_value_labels=value_label_sets,
-            missing_ranges=user_missing or None,
+            variable_value_labels=value_label_sets,  # type: ignore[arg-type]  # invariant dicts, as in write_dta
+            missing_ranges=user_missing or None,  # type: ignore[arg-type]
         ),
     )
     if not content.startswith(b"$FL2"):
@@ -405,4 +407,4 @@ def zip_bundle(files: Mapping[str, bytes], *, timestamp: dt.datetime | None = No
     when = _utc(timestamp).timetuple()[:6] if timestamp is not None else _FIXED_ZIP_TIME
     if when[0] < 1980:
         when = _FIXED_ZIP_TIME
-    return _zip(files, date_time=when)  # type: ignore[arg-type]
+    return _zip(files, date_time=when)

@@ -32,11 +32,13 @@ import pandas as pd
 
 from registry.derive import RECURRENCE_KINDS
 from registry.validation.discrimination import (
+    Concordance,
     aalen_johansen,
     cumulative_dynamic_auc,
     harrell_c,
+    harrell_concordance,
     likelihood_ratio_test,
-    uno_c,
+    uno_concordance,
     wilson_ci,
 )
 from registry.validation.populations import (
@@ -64,7 +66,7 @@ from registry.vocabularies import TUMOUR_TYPES
 __all__ = ["DECIMALS", "METRICS_FORMAT", "data_hash", "validation_metrics"]
 
 #: Bumped whenever the shape or the meaning of the metrics changes.
-METRICS_FORMAT = "validation-metrics/1"
+METRICS_FORMAT = "validation-metrics/2"
 #: Floats are rounded to this many decimals; p-values to this many significant digits.
 DECIMALS = 6
 #: Fewest sites for a site-clustered (sandwich) variance of the Cox HRs; fewer clusters give intervals
@@ -107,7 +109,8 @@ DEFINITIONS = {
     "ph_test": "Grambsch–Therneau test on scaled Schoenfeld residuals against 1 − KM(t), model-based variance; "
     "per covariate (1 df) and global",
     "c_index": "Harrell's C of −score for PFS2 (higher score = more favourable); Uno's C truncated at 12 months "
-    "(IPCW), among episodes with 12 months of potential follow-up",
+    "(IPCW), among episodes with 12 months of potential follow-up; 95% Wald CIs from the asymptotic U-statistic "
+    "variance (deterministic; for Uno's C with the censoring weights held fixed)",
     "auc_6m": "cumulative/dynamic time-dependent AUC of −score at 6 months, IPCW, among episodes with 6 months of "
     "potential follow-up",
     "incremental": "likelihood-ratio test of category added to a Cox model with stop reason alone; ΔC = Harrell's C "
@@ -438,7 +441,7 @@ def _category_cox(analysed: _Columns) -> tuple[dict[str, Any], dict[str, Any], d
     present = [c for c in (INTERMEDIATE, UNFAVOURABLE) if (category == c).any()]
     cox: dict[str, Any] = dict.fromkeys(ANALYSED_CATEGORIES[1:])
     if not (category == FAVOURABLE).any() or not present or not event.any():
-        no_test = {"transform": "km", "covariates": {}, "global": None}
+        no_test: dict[str, Any] = {"transform": "km", "covariates": {}, "global": None}
         return cox, {"fitted": False, "reason": "a category or the events are missing"}, no_test
     names = [ANALYSED_CATEGORIES[c] for c in present]
     sites = analysed["site"]
@@ -516,12 +519,17 @@ def _discrimination(analysed: _Columns) -> tuple[dict[str, Any], float | None]:
     risk = -analysed["score"]
     known = ~np.isnan(risk)
     twelve, six = analysed["window_12"] & known, analysed["window_6"] & known
-    harrell = harrell_c(time[known], event[known], risk[known]) if known.any() else None
-    uno = uno_c(time[twelve], event[twelve], risk[twelve], tau=12.0) if twelve.any() else None
+    none = Concordance(None, None, None, 0.0)
+    harrell = harrell_concordance(time[known], event[known], risk[known]) if known.any() else none
+    uno = uno_concordance(time[twelve], event[twelve], risk[twelve], tau=12.0) if twelve.any() else none
     auc = cumulative_dynamic_auc(time[six], event[six], risk[six], at=6.0) if six.any() else None
     return {
-        "harrell": harrell,
-        "uno": uno,
+        "harrell": harrell.c,
+        "harrell_ci": list(harrell.ci) if harrell.ci is not None else None,
+        "harrell_se": harrell.se,
+        "uno": uno.c,
+        "uno_ci": list(uno.ci) if uno.ci is not None else None,
+        "uno_se": uno.se,
         "uno_tau_months": 12.0,
         "n_harrell": int(known.sum()),
         "n_uno": int(twelve.sum()),

@@ -54,6 +54,12 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
+
+def _weighted_counts(bins: npt.NDArray[np.int64], weights: FloatArray, minlength: int) -> FloatArray:
+    """``np.bincount`` with weights, which sums them as float64 (numpy's stubs type every bincount as counts)."""
+    return np.bincount(bins, weights=weights, minlength=minlength)  # type: ignore[return-value]
+
+
 #: Iterations and step size at which Newton–Raphson stops.
 MAX_ITERATIONS = 50
 TOLERANCE = 1e-10
@@ -159,7 +165,7 @@ def kaplan_meier(time: npt.ArrayLike, event: npt.ArrayLike, *, level: float = 0.
     unique, inverse = np.unique(t, return_inverse=True)
     inverse = inverse.ravel()
     count = np.bincount(inverse, minlength=unique.size).astype(np.float64)
-    deaths = np.bincount(inverse, weights=e.astype(np.float64), minlength=unique.size).astype(np.float64)
+    deaths = _weighted_counts(inverse, e.astype(np.float64), unique.size).astype(np.float64)
     at_risk = t.size - (np.cumsum(count) - count)
     keep = deaths > 0
     unique, deaths, at_risk = unique[keep], deaths[keep], at_risk[keep]
@@ -217,7 +223,7 @@ def _logrank_parts(
     inverse = inverse.ravel()
     cell = inverse * k + codes
     total = np.bincount(cell, minlength=unique.size * k).reshape(unique.size, k).astype(np.float64)
-    deaths = np.bincount(cell, weights=e.astype(np.float64), minlength=unique.size * k).reshape(unique.size, k)
+    deaths = _weighted_counts(cell, e.astype(np.float64), unique.size * k).reshape(unique.size, k)
     at_risk = total[::-1].cumsum(axis=0)[::-1]
     keep = deaths.sum(axis=1) > 0
     at_risk, deaths = at_risk[keep], deaths[keep]
@@ -316,9 +322,9 @@ def _design(time: FloatArray, event: npt.NDArray[np.bool_], x: FloatArray, ties:
     unique, at = np.unique(t, return_inverse=True)
     at = at.ravel().astype(np.int64)
     died = count * e
-    deaths = np.bincount(at, weights=died, minlength=unique.size)
+    deaths = _weighted_counts(at, died, unique.size)
     death_x = np.stack(
-        [np.bincount(at, weights=xs[:, j] * died, minlength=unique.size) for j in range(xs.shape[1])], axis=1
+        [_weighted_counts(at, xs[:, j] * died, unique.size) for j in range(xs.shape[1])], axis=1
     ).reshape(unique.size, xs.shape[1])
     with_deaths = np.flatnonzero(deaths > 0)
     per = np.rint(deaths[with_deaths]).astype(np.int64)
@@ -333,13 +339,13 @@ def _sums(design: _Design, weights: FloatArray) -> tuple[FloatArray, FloatArray,
     """Per distinct time: Σ w, Σ w x and Σ w x xᵀ."""
     at, x, m = design.time_index, design.x, design.n_times
     p = x.shape[1]
-    s0 = np.bincount(at, weights=weights, minlength=m)
+    s0 = _weighted_counts(at, weights, m)
     wx = x * weights[:, None]
-    s1 = np.stack([np.bincount(at, weights=wx[:, j], minlength=m) for j in range(p)], axis=1).reshape(m, p)
+    s1 = np.stack([_weighted_counts(at, wx[:, j], m) for j in range(p)], axis=1).reshape(m, p)
     s2 = np.empty((m, p, p))
     for a in range(p):
         for b in range(a, p):
-            s2[:, a, b] = s2[:, b, a] = np.bincount(at, weights=wx[:, a] * x[:, b], minlength=m)
+            s2[:, a, b] = s2[:, b, a] = _weighted_counts(at, wx[:, a] * x[:, b], m)
     return s0, s1, s2
 
 
@@ -364,8 +370,8 @@ def _slot_terms(design: _Design, beta: FloatArray) -> tuple[float, FloatArray, F
     s0 = risk0[k] - phi * dead0[k]
     mean = (risk1[k] - phi[:, None] * dead1[k]) / s0[:, None]
     inverse = 1.0 / s0
-    per_time = np.bincount(k, weights=inverse, minlength=design.n_times)
-    per_time_tied = np.bincount(k, weights=phi * inverse, minlength=design.n_times)
+    per_time = _weighted_counts(k, inverse, design.n_times)
+    per_time_tied = _weighted_counts(k, phi * inverse, design.n_times)
     # S0 is computed from exp(eta − shift): the shift comes back once per death.
     loglik = float(np.sum(design.death_x @ beta) - np.sum(np.log(s0)) - shift * s0.size)
     gradient = design.death_x.sum(axis=0) - mean.sum(axis=0)
@@ -494,7 +500,8 @@ def cox_ph(
     if np.any(np.abs(beta) > DIVERGED_LOG_HR):
         converged = False
     try:
-        variance = np.linalg.inv(information)
+        # float64 in, float64 out; numpy's stubs only promise some floating type.
+        variance: FloatArray = np.linalg.inv(information)  # type: ignore[assignment]
     except np.linalg.LinAlgError:
         variance = np.full((p, p), np.nan)
         converged = False
@@ -510,9 +517,7 @@ def cox_ph(
             dfbeta = (_score_residuals(design, pieces) @ variance)[design.rows]
             codes = np.unique(labels, return_inverse=True)[1].ravel()
             n_clusters = int(codes.max()) + 1
-            summed = np.stack(
-                [np.bincount(codes, weights=dfbeta[:, j], minlength=n_clusters) for j in range(p)], axis=1
-            )
+            summed = np.stack([_weighted_counts(codes, dfbeta[:, j], n_clusters) for j in range(p)], axis=1)
             robust = summed.T @ summed
     return CoxFit(
         names=names,
@@ -538,9 +543,9 @@ def _per_time(design: _Design, values: FloatArray) -> FloatArray:
     """Sum per distinct time of per-sub-step ``values`` (1-D or 2-D)."""
     m = design.n_times
     if values.ndim == 1:
-        return np.bincount(design.slot_time, weights=values, minlength=m)
+        return _weighted_counts(design.slot_time, values, m)
     return np.stack(
-        [np.bincount(design.slot_time, weights=values[:, j], minlength=m) for j in range(values.shape[1])], axis=1
+        [_weighted_counts(design.slot_time, values[:, j], m) for j in range(values.shape[1])], axis=1
     ).reshape(m, values.shape[1])
 
 

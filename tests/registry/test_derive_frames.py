@@ -30,6 +30,7 @@ from registry.records import (
     ResponseRecord,
 )
 from registry.synthetic import generate_cohort
+from tests.generated import examples
 
 START = date(2021, 1, 1)
 
@@ -332,7 +333,7 @@ def renumbered(batch: list[PatientRecords]) -> list[PatientRecords]:
     return result
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(patients(), min_size=1, max_size=5))
 def test_generated_edge_cases_are_derived_the_same_both_ways(batch: list[PatientRecords]) -> None:
     assert_same(renumbered(batch))

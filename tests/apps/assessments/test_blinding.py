@@ -182,3 +182,20 @@ def test_the_card_tells_a_late_enrollment_from_a_retrospective_evaluation_of_ano
     assert "Locked at enrollment after outcome data were recorded (retrospective)" in html
     assert "Retrospective evaluation of model 1.0, made after outcomes could be known" in html
     assert html.count("Retrospective evaluation") == 1
+
+
+def test_the_card_is_the_panel_assessments_registers_on_the_clinical_patient_page(
+    client, data_entry_a, locked, monkeypatch
+):
+    from apps.assessments.panels import ASSESSMENT_PANEL
+    from apps.clinical import panels
+
+    assert ASSESSMENT_PANEL in panels._PANELS  # registered by AssessmentsConfig.ready()
+    url = locked.episode.patient.get_absolute_url()
+    sign_in(client, data_entry_a)
+    assert "Contraindicated" in client.get(url).content.decode()
+    monkeypatch.setattr(panels, "_PANELS", [])  # clinical alone: the page shows the episode, no card, no enroll link
+    html = client.get(url).content.decode()
+    assert f'id="episode-{locked.episode.pk}"' in html
+    assert "Decision-model assessment" not in html
+    assert "Enroll and lock" not in html

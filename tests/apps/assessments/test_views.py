@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from apps.assessments import services
 from apps.assessments.models import Assessment, BlindingSetting
+from apps.core.errors import ApplicationError
 from apps.core.models import AuditEntry
+from tests.apps.clinical.test_views_pages import sign_in
 
 FORM = {
     "evaluate": "1",
@@ -194,3 +197,30 @@ def test_the_review_criteria_are_hidden_with_the_category_while_blinded(client, 
     client.force_login(data_entry_a)
     page = client.get(episode.patient.get_absolute_url()).content.decode()
     assert "All four review criteria met" not in page
+
+
+# --- a refusal that names no field still reads on the page -----------------------------------------------
+
+
+def test_a_calculator_refusal_naming_no_field_shows_its_message(staff_client, monkeypatch):
+    def refuse(**kwargs):
+        raise ApplicationError("The decision model cannot be evaluated right now.")
+
+    monkeypatch.setattr(services, "decision_evaluate", refuse)
+    response = staff_client.get(reverse("assessments:calculator"), FORM)
+    assert response.context["result"] is None
+    assert response.context["form"].non_field_errors() == ["The decision model cannot be evaluated right now."]
+    assert "The decision model cannot be evaluated right now." in response.content.decode()
+
+
+def test_a_blinding_refusal_naming_no_field_shows_its_message_and_stores_nothing(client, coordinator, monkeypatch):
+    def refuse(**kwargs):
+        raise ApplicationError("Only coordinators can change blinding.", status=403)
+
+    monkeypatch.setattr(services, "blinding_set", refuse)
+    sign_in(client, coordinator)
+    response = client.post(reverse("assessments:blinding"), {"blinded": "on", "reason": "validation period"})
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == ["Only coordinators can change blinding."]
+    assert "Only coordinators can change blinding." in response.content.decode()
+    assert not AuditEntry.objects.filter(model_label="assessments.blindingsetting").exists()

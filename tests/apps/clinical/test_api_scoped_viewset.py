@@ -8,7 +8,7 @@ from rest_framework import viewsets
 
 from apps.clinical.apis import PatientViewSet
 from apps.clinical.models import Patient
-from apps.core.viewsets import ScopedViewSetMixin
+from apps.clinical.scoping import ScopedViewSetMixin
 
 
 def test_a_scoped_viewset_that_overrides_get_queryset_is_refused_at_class_creation():

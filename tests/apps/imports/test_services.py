@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.clinical.models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from apps.clinical.services import RecordBatch
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditEntry
 from apps.imports import services
@@ -134,14 +135,14 @@ def test_the_same_local_identifier_at_another_site_is_a_different_patient(site_a
 
 
 def test_a_record_refused_while_writing_rolls_back_every_row(site_a, data_entry_a, monkeypatch):
-    real_record_create = services.record_create
+    real_create = RecordBatch.create
 
-    def refuse_third_episode(*, model, data, **kwargs):
+    def refuse_third_episode(batch, *, model, data):
         if model is RechallengeEpisode and RechallengeEpisode.objects.count() == 2:
             raise ApplicationError("Please correct the errors below.", field_errors={"start_date": ["Refused."]})
-        return real_record_create(model=model, data=data, **kwargs)
+        return real_create(batch, model=model, data=data)
 
-    monkeypatch.setattr(services, "record_create", refuse_third_episode)
+    monkeypatch.setattr(RecordBatch, "create", refuse_third_episode)
 
     job = create_job(data_entry_a, site_a, three_rows())
 
@@ -230,7 +231,7 @@ def test_progress_is_saved_every_hundred_rows_and_reaches_the_total(site_a, data
 def test_a_job_that_outlived_its_time_limit_is_marked_failed(site_a, data_entry_a, monkeypatch):
     monkeypatch.setattr(run_import_job, "delay", lambda job_id: None)
     job = create_job(data_entry_a, site_a, three_rows(), run_inline=False)
-    long_ago = job.created_at - dt.timedelta(seconds=services.STALE_AFTER_SECONDS + 1)
+    long_ago = job.created_at - dt.timedelta(seconds=services.stale_after_seconds() + 1)
     ImportJob.objects.filter(pk=job.pk).update(status="importing", started_at=long_ago)
     job.refresh_from_db()
 
@@ -265,3 +266,23 @@ def test_an_empty_required_cell_is_reported_in_the_words_of_a_file(site_a, data_
         (2, "sex", "Required: this cell cannot be empty."),
         (2, "year_of_birth", "Required: this cell cannot be empty."),
     ]
+
+
+def test_a_site_closed_while_the_file_was_checked_takes_none_of_it(site_a, data_entry_a, monkeypatch):
+    from apps.accounts.models import Site
+
+    checked = services._validate_rows
+
+    def check_then_close(job, rows):
+        errors = checked(job, rows)
+        Site.objects.filter(pk=site_a.pk).update(active=False)  # closed by a coordinator meanwhile
+        return errors
+
+    monkeypatch.setattr(services, "_validate_rows", check_then_close)
+
+    job = create_job(data_entry_a, site_a, three_rows())
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.message == "Site AAA is closed to new data. Nothing was imported."
+    assert clinical_counts() == dict.fromkeys(clinical_counts(), 0)
+    assert not AuditEntry.objects.exists()

@@ -345,17 +345,15 @@ def test_a_runs_figure_is_not_drawn_from_rows_that_changed_and_not_kept(media, m
     assert not list((media / "validation-plots").glob("*.svg")) if (media / "validation-plots").exists() else True
 
 
-def test_run_plots_keep_draws_every_curve_figure_from_the_frame_given(media, monkeypatch):
+def test_run_figures_draw_draws_every_figure_from_the_frame_given_as_a_request_would(media, monkeypatch):
     frame = planted_frame()
     run = fake_run(frame, pk=8)
     metrics = validation_metrics(frame, data_cut=run.data_cut, model_version=VERSION, model_hash="h")
     monkeypatch.setattr(selectors, "validation_frame", lambda **kwargs: pytest.fail("the frame was given"))
 
-    plots.run_plots_keep(run, metrics=metrics, frame=frame)
+    figures = plots.run_figures_draw(run, metrics=metrics, frame=frame)
 
-    kept = sorted(path.name.rsplit("-", 1)[0] for path in (media / "validation-plots").glob("*.svg"))
-    assert kept == sorted(
-        f"run-8-{name}-{population}"
-        for name in ("km-pfs2", "km-os", "recurrence")
-        for population in ("primary", "all_locked")
-    )
+    assert set(figures) == {(population, name) for population in plots.POPULATIONS for name in plots.PLOTS}
+    assert not (media / "validation-plots").exists()  # stored by the service with the run, not as files
+    for (population, name), svg in figures.items():
+        assert svg == plots.run_plot_svg(run, name, population=population, metrics=metrics, frame=frame)

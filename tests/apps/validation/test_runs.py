@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from apps.clinical.models import FollowUp
 from apps.core.errors import ApplicationError
-from apps.validation import services
-from apps.validation.models import ValidationRun
+from apps.validation import plots, services
+from apps.validation.models import ValidationRun, ValidationRunFigure
 
 from .cohorts import cut_now
 
@@ -112,6 +112,45 @@ def test_a_finished_run_cannot_be_changed_or_deleted_by_the_model_or_the_queryse
     assert ValidationRun.objects.get(pk=lung_run.pk).message != "edited"
 
 
+def test_a_finished_runs_figures_cannot_be_changed_or_deleted(lung_run):
+    figure = lung_run.figures.get(population="primary", name="km-pfs2")
+    figure.svg = "<svg/>"
+    with pytest.raises(PermissionError):
+        figure.save()
+    with pytest.raises(PermissionError):
+        figure.delete()
+    with pytest.raises(PermissionError):
+        ValidationRunFigure.objects.filter(pk=figure.pk).update(svg="<svg/>")
+    with pytest.raises(PermissionError):
+        ValidationRunFigure.objects.filter(run=lung_run).delete()
+    assert ValidationRunFigure.objects.get(pk=figure.pk).svg.startswith("<?xml")
+
+
+def test_a_run_stores_its_figures_in_the_transaction_that_marks_it_succeeded(lung, no_enqueue, monkeypatch):
+    seen = []
+    finish = services._finish
+
+    def checked_finish(run, **fields):
+        # Inside the same transaction: the figures are written, the run is not yet marked succeeded.
+        seen.append((connection.in_atomic_block, run.figures.count(), fields["status"]))
+        finish(run, **fields)
+
+    monkeypatch.setattr(services, "_finish", checked_finish)
+    run = services.validation_run_command(model_version="1.1", data_cut=cut_now())
+
+    assert seen == [(True, 8, Status.SUCCEEDED)]
+    assert run.figures.count() == 8
+    assert {f.plot_format for f in run.figures.all()} == {plots.PLOT_FORMAT}
+
+
+def test_a_run_whose_figures_fail_is_stored_without_them_and_logged(lung, no_enqueue, monkeypatch, caplog):
+    monkeypatch.setattr(plots, "run_figures_draw", lambda *a, **k: 1 / 0)
+    run = services.validation_run_command(model_version="1.1", data_cut=cut_now())
+    assert run.status == Status.SUCCEEDED and run.metrics is not None
+    assert not run.figures.exists()
+    assert "the figures could not be drawn" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
 def test_a_run_in_progress_changes_only_its_progress_fields(no_enqueue, coordinator):
     run = services.validation_run_create(user=coordinator, trigger=Trigger.MANUAL)
     run.progress = 10
@@ -137,6 +176,25 @@ def test_the_database_refuses_sql_changes_to_a_finished_run(lung_run):
         with pytest.raises(DatabaseError, match="finished"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(statement, [lung_run.pk])
     assert ValidationRun.objects.get(pk=lung_run.pk).metrics_json == lung_run.metrics_json
+
+
+@postgresql_only
+def test_the_database_refuses_sql_changes_to_a_runs_figures_and_new_figures_for_a_finished_run(lung_run):
+    table = ValidationRunFigure._meta.db_table
+    figure = lung_run.figures.get(population="primary", name="km-pfs2")
+    for statement, params in (
+        (f"UPDATE {table} SET svg = '<svg/>' WHERE id = %s", [figure.pk]),
+        (f"DELETE FROM {table} WHERE id = %s", [figure.pk]),
+        (
+            f"INSERT INTO {table} (run_id, population, name, svg, sha256, plot_format) "
+            "VALUES (%s, 'primary', 'extra', '<svg/>', '', '')",
+            [lung_run.pk],
+        ),
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, params)
+    assert ValidationRunFigure.objects.get(pk=figure.pk).svg == figure.svg
+    assert lung_run.figures.count() == 8
 
 
 @postgresql_only

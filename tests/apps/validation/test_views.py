@@ -4,19 +4,22 @@ the figures' caching, and who reaches what (the permission matrix has a row per 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import json
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.accounts.models import Role, Site
 from apps.accounts.two_factor import two_factor_required
 from apps.assessments.demo import demo_registry_seed
-from apps.validation import plots, services
-from apps.validation.models import ValidationRun
+from apps.validation import plots, selectors, services
+from apps.validation.models import ValidationRun, ValidationRunFigure
 from apps.validation.views import drift
 from bench.validation_bench import DATA_CUT, MODEL_VERSION, generate_frame
 from registry.decision import get_spec
@@ -173,7 +176,11 @@ def test_center_staff_see_the_registry_wide_figures_and_their_own_sites_rows_onl
     assert f'<td class="num">{favourable["n"]}</td>' in table(page, "category-table")
     forest = client.get(reverse("validation:run-figure", args=[demo_run.pk, "primary", "forest-site"]))
     svg = forest.content.decode()
-    assert "DEMO02" in svg and "DEMO01" not in svg and "DEMO03" not in svg
+    assert "DEMO02" in svg and "DEMO01" not in svg and "DEMO03" not in svg  # drawn from their metrics
+    stored = ValidationRunFigure.objects.get(run=demo_run, population="primary", name="forest-site").svg
+    assert "DEMO01" in stored  # the stored forest plot is the whole registry's: not theirs to see
+    km = client.get(reverse("validation:run-figure", args=[demo_run.pk, "primary", "km-pfs2"])).content.decode()
+    assert km == ValidationRunFigure.objects.get(run=demo_run, population="primary", name="km-pfs2").svg
 
 
 def test_investigators_see_every_sites_rows_and_figure(demo_run, investigator):
@@ -318,20 +325,77 @@ def test_the_home_page_leads_investigators_and_coordinators_to_the_reports(inves
 # --- figures ------------------------------------------------------------------------------------------------
 
 
-def test_a_figure_is_svg_with_caching_headers_and_is_drawn_once(demo_run, investigator, monkeypatch, media):
+def test_the_worker_stores_every_figure_with_the_run_and_the_page_only_reads_them(demo_run, investigator, monkeypatch):
+    stored = {(f.population, f.name): f for f in ValidationRunFigure.objects.filter(run=demo_run)}
+    assert set(stored) == {(population, name) for population in plots.POPULATIONS for name in plots.PLOTS}
+    assert all(f.sha256 == hashlib.sha256(f.svg.encode()).hexdigest() for f in stored.values())
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("the request drew a figure")
+
+    monkeypatch.setattr(plots, "run_plot_svg", no_drawing)
+    monkeypatch.setattr(plots, "_rendered", no_drawing)
+    monkeypatch.setattr(selectors, "validation_frame", no_drawing)
     client = signed_in(investigator)
     url = reverse("validation:run-figure", args=[demo_run.pk, "primary", "km-pfs2"])
+    client.get(url)  # the session's first request loads the user's memberships
 
-    first = client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        first = client.get(url)
 
     assert first.status_code == 200
+    assert first.content.decode() == stored["primary", "km-pfs2"].svg
+    assert b'id="km-pfs2-favourable"' in first.content
     assert first["Content-Type"].startswith("image/svg+xml")
     assert "private" in first["Cache-Control"] and "immutable" in first["Cache-Control"]
     assert "max-age=31536000" in first["Cache-Control"]
     assert "script-src 'none'" in first["Content-Security-Policy"]
-    assert first.content.startswith(b"<?xml") and b"<svg" in first.content
-    assert b'id="km-pfs2-favourable"' in first.content
-    assert list((media / "validation-plots").glob(f"run-{demo_run.pk}-km-pfs2-primary-*.svg"))
+    assert first["ETag"] == f'"{stored["primary", "km-pfs2"].sha256[:32]}"'
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert sum("validation_validationrunfigure" in q for q in sql) == 1
+    clinical = ("clinical_", "assessments_assessment")
+    assert not any(table in q for q in sql for table in clinical)  # no frame read in the request
+    assert sum('FROM "validation_validationrun"' in q for q in sql) == 1
+    # session (read, and its savepoint/update), user, second factor, memberships, the run, the figure
+    assert len(sql) <= 9, sql
+    assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    for population in plots.POPULATIONS:
+        for name in plots.PLOTS:
+            figure = client.get(reverse("validation:run-figure", args=[demo_run.pk, population, name]))
+            assert figure.content.decode() == stored[population, name].svg
+
+
+def test_the_report_page_reads_no_figure_and_a_fixed_number_of_queries(demo_run, investigator, monkeypatch):
+    client = signed_in(investigator)
+    url = reverse("validation:run-detail", args=[demo_run.pk])
+    client.get(url)
+    monkeypatch.setattr(plots, "_rendered", lambda *a, **k: pytest.fail("the report page drew a figure"))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert not any("validation_validationrunfigure" in q or "clinical_" in q for q in sql)
+    assert len(sql) <= 8, sql
+
+
+def test_a_run_without_stored_figures_draws_each_once_on_request_and_keeps_it(investigator, media, monkeypatch):
+    demo_registry_seed(sites=3, patients=200, seed=1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib is broken")
+
+    monkeypatch.setattr(plots, "run_figures_draw", broken)
+    run = services.validation_run_command()  # the statistics are stored, the figures are not
+    monkeypatch.undo()
+    assert run.status == ValidationRun.Status.SUCCEEDED and not run.figures.exists()
+    client = signed_in(investigator)
+    url = reverse("validation:run-figure", args=[run.pk, "primary", "km-pfs2"])
+
+    first = client.get(url)
+
+    assert first.status_code == 200 and b'id="km-pfs2-favourable"' in first.content
+    assert list((media / "validation-plots").glob(f"run-{run.pk}-km-pfs2-primary-*.svg"))
 
     def no_frame(run):
         raise AssertionError("a kept figure is not drawn again")
@@ -340,6 +404,14 @@ def test_a_figure_is_svg_with_caching_headers_and_is_drawn_once(demo_run, invest
     second = client.get(url)
     assert second.content == first.content
     assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+
+
+def test_stored_figures_are_those_a_request_would_draw_from_the_same_rows(demo_run, media):
+    metrics = demo_run.metrics
+    for population in plots.POPULATIONS:
+        for name in plots.PLOTS:
+            drawn = plots.run_plot_svg(demo_run, name, population=population, metrics=metrics)
+            assert ValidationRunFigure.objects.get(run=demo_run, population=population, name=name).svg == drawn
 
 
 def test_a_figure_is_not_drawn_from_records_changed_since_the_run(investigator):
@@ -384,6 +456,33 @@ def test_the_history_lists_every_run_newest_first_and_warns_when_a_metric_leaves
     assert f"#{third.pk}</a>: Harrell's C 0.950 is outside run #{second.pk}'s 95% CI (0.500–0.900)" in warnings
     assert f"#{third.pk}</a>: HR unfavourable" not in warnings  # the same as the previous run's
     assert f"#{other_version.pk}</a>" not in warnings  # the first run of model 1.0: nothing to compare with
+
+
+def test_drift_judges_both_c_indices_against_the_ci_the_previous_run_computed(investigator):
+    base = planted_run()
+    c_index = base.metrics["populations"]["primary"]["c_index"]
+    harrell_low, harrell_high = c_index["harrell_ci"]
+    uno_low, uno_high = c_index["uno_ci"]
+    assert harrell_low < c_index["harrell"] < harrell_high and uno_low < c_index["uno"] < uno_high
+    moved = json.loads(base.metrics_json)
+    moved["populations"]["primary"]["c_index"].update(harrell=harrell_high - 0.001, uno=uno_high + 0.002)
+    inside_and_out = planted_run(metrics_json=services.metrics_text(moved))
+    moved["populations"]["primary"]["c_index"].update(harrell=harrell_low - 0.01, uno=c_index["uno"])
+    below = planted_run(metrics_json=services.metrics_text(moved))
+    runs = list(ValidationRun.objects.order_by("-created_at", "-id"))
+
+    rows = {row.run.pk: row for row in drift(runs, {run.pk: run.metrics for run in runs})}
+
+    assert rows[inside_and_out.pk].warnings == [
+        f"Uno's C (12 mo) {uno_high + 0.002:.3f} is outside run #{base.pk}'s 95% CI ({uno_low:.3f}–{uno_high:.3f})"
+    ]
+    assert rows[below.pk].warnings == [
+        f"Harrell's C {harrell_low - 0.01:.3f} is outside run #{inside_and_out.pk}'s 95% CI "
+        f"({harrell_low:.3f}–{harrell_high:.3f})"
+    ]
+    page = text_of(signed_in(investigator).get(reverse("validation:run-list")))
+    assert f"#{inside_and_out.pk}</a>: Uno's C (12 mo)" in page
+    assert "No stored run gives a confidence interval" not in page  # every watched metric has its CI
 
 
 def test_drift_compares_each_run_with_the_previous_successful_run_of_its_model_version():

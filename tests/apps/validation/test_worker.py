@@ -34,6 +34,7 @@ def test_a_worker_process_runs_a_validation_enqueued_on_commit(worker_queue, lun
     assert run.progress == 100 and run.attempts == 1
     assert run.claimed_by and not run.claimed_by.endswith(f":{os.getpid()}")  # another process
     assert run.metrics["populations"]["primary"]["n"] == 228
+    assert run.figures.count() == 8  # drawn by the worker, stored with the run
     # The worker's metrics are the ones the test process computes on the same cut.
     inline = services.validation_run_command(model_version="1.1", data_cut=run.data_cut)
     assert inline.metrics_json == run.metrics_json

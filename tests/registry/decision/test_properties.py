@@ -26,6 +26,7 @@ from registry.decision import (
     validate,
 )
 from registry.vocabularies import COMBINATION_REGIMENS, CTCAE_TERMS
+from tests.generated import examples
 from tests.registry.decision.helpers import (
     CATEGORY_RANK,
     complete,
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.slow
 # A loaded 2-core CI machine can make generation look slow, and each improvement applies only to some of
 # the drawn cases (assume); neither is a finding about the model.
 PROPERTY_SETTINGS = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

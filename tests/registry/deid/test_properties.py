@@ -19,9 +19,10 @@ from registry.deid.errors import KAnonymityError
 from registry.deid.profiles import LIMITED_DATASET, SAFE_HARBOR
 from registry.deid.pseudonyms import date_offset, pseudonym
 from registry.deid.transform import PSEUDONYM_COLUMN, deidentify
+from tests.generated import examples
 from tests.registry.deid.helpers import KEY, PROJECT, SITES, distinct_patients_per_group, small_meta, small_tables
 
-SETTINGS = settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, max_examples=examples(40), suppress_health_check=[HealthCheck.too_slow])
 # k = 2 keeps most generated groups intact, so the date properties see many patients.
 LOOSE = dataclasses.replace(SAFE_HARBOR, k=2)
 

@@ -8,7 +8,12 @@ seeds for a few thousand rows, which exercise every bit level of the pair counti
 
 Timings on 1,000,000 generated episodes (``benchmark()``, best of 4, 2-core container, no timing
 assertion here): harrell_c 1.16 s (1,000,000 distinct scores; 0.30 s for a three-level category),
-uno_c 1.06 s, cumulative_dynamic_auc 0.27 s, aalen_johansen 0.08 s.
+uno_c 1.06 s, cumulative_dynamic_auc 0.27 s, aalen_johansen 0.08 s; with the standard error
+(one run): harrell_concordance 2.04 s, uno_concordance 1.95 s.
+
+The confidence intervals of the C-indices have no library to equal: their standard errors are held
+to the pairwise definition written out (O(n²)) and to the hand-worked five-patient table, compared
+with a seeded bootstrap of scikit-survival's estimators, and their coverage is counted.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from scipy import stats
 from sksurv.exceptions import NoComparablePairException
 from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
 from sksurv.metrics import cumulative_dynamic_auc as sksurv_cumulative_dynamic_auc
-from sksurv.nonparametric import cumulative_incidence_competing_risks
+from sksurv.nonparametric import CensoringDistributionEstimator, cumulative_incidence_competing_risks
 from sksurv.util import Surv
 from statsmodels.stats.proportion import proportion_confint
 
@@ -35,12 +40,15 @@ from registry.validation.discrimination import (
     benchmark,
     cumulative_dynamic_auc,
     harrell_c,
+    harrell_concordance,
     likelihood_ratio_test,
     uno_c,
+    uno_concordance,
     wilson_ci,
 )
+from tests.generated import examples
 
-PROPERTY = settings(deadline=None, max_examples=50)
+PROPERTY = settings(deadline=None, max_examples=examples(50))
 Z95 = stats.norm.isf(0.025)
 
 # The five patients worked by hand below: an event and a censoring tied at 4, two events tied at 6,
@@ -214,6 +222,166 @@ def test_uno_c_without_truncation_weights_equals_harrell_c_when_nothing_is_censo
 
 def test_uno_c_is_none_when_no_event_precedes_tau():
     assert uno_c(FIVE_TIME, FIVE_EVENT, FIVE_SCORE, tau=2.0) is None
+
+
+# --------------------------------------------------------------------------------------------------
+# Confidence intervals of the C-indices
+# --------------------------------------------------------------------------------------------------
+
+
+def pairwise_variance(time: np.ndarray, event: np.ndarray, score: np.ndarray, weight: np.ndarray) -> tuple:
+    """C and its U-statistic SE by enumerating every pair (O(n²), the definition written out).
+
+    Each comparable pair (i earlier event, j later) adds w_i to both members' comparable total and
+    w_i · (1, ½ or 0) to both members' concordant total; h_s = concordant_s − C · comparable_s and
+    SE = sqrt(Σ h_s²) / Σ_pairs w_i.
+    """
+    n = time.shape[0]
+    concordant, comparable = np.zeros(n), np.zeros(n)
+    numerator = denominator = 0.0
+    for i in range(n):
+        if not event[i] or weight[i] <= 0:
+            continue
+        for j in range(n):
+            if time[i] < time[j] or (time[i] == time[j] and not event[j]):
+                value = weight[i] * (1.0 if score[i] > score[j] else 0.5 if score[i] == score[j] else 0.0)
+                numerator += value
+                denominator += weight[i]
+                concordant[[i, j]] += value
+                comparable[[i, j]] += weight[i]
+    if denominator == 0:
+        return None, None
+    c = numerator / denominator
+    h = concordant - c * comparable
+    return c, math.sqrt(float(h @ h)) / denominator
+
+
+def test_harrell_concordance_of_the_five_patient_table_by_hand():
+    # Pairs as in the Harrell's C table above: A–B 1, A–C 1, A–D 1, A–E 1, C–B ½, C–D 0, C–E 1; C = 11/14.
+    # Per patient (concordant, comparable) over the pairs it belongs to, h = concordant − 11/14 · comparable:
+    # A (4, 4): 12/14; B (1.5, 2): −1/14; C (2.5, 4): −9/14; D (1, 2): −8/14; E (2, 2): 6/14 (they sum to 0).
+    # Σ h² = (144 + 1 + 81 + 64 + 36) / 196 = 326/196; SE = sqrt(326)/14 / 7 pairs = sqrt(326)/98.
+    result = harrell_concordance(FIVE_TIME, FIVE_EVENT, FIVE_SCORE)
+    se = math.sqrt(326) / 98
+    assert result.c == pytest.approx(11 / 14, abs=1e-15)
+    assert result.se == pytest.approx(se, abs=1e-15)
+    assert result.pairs == 7
+    assert result.ci == pytest.approx((11 / 14 - Z95 * se, min(1.0, 11 / 14 + Z95 * se)), abs=1e-15)
+    assert result.ci[1] == 1.0  # 0.786 + 1.96 · 0.184 is clipped
+
+
+def test_uno_concordance_of_the_five_patient_table_by_hand():
+    # Weights as in the Uno's C table above: A 1, C 9/4 (tau = 5); C = 59/86, weighted pairs D = 86/8.
+    # Per patient (concordant, comparable): A (4, 4); B (1 + 9/8, 1 + 9/4); C (1 + 9/8 + 0 + 9/4, 1 + 3 · 9/4);
+    # D (1 + 0, 1 + 9/4); E (1 + 9/4, 1 + 9/4). In 344ths, h = 432, −36, −324, −423, 351 (sum 0), so
+    # Σ h² = 595026 / 344² and SE = sqrt(595026) / 344 / (86/8) = sqrt(595026) / 3698.
+    result = uno_concordance(FIVE_TIME, FIVE_EVENT, FIVE_SCORE, tau=5.0)
+    assert result.c == pytest.approx(59 / 86, abs=1e-15)
+    assert result.se == pytest.approx(math.sqrt(595026) / 3698, abs=1e-15)
+    assert result.pairs == pytest.approx(86 / 8, abs=1e-15)
+
+
+@PROPERTY
+@given(survival_data(), st.integers(1, 14))
+def test_concordance_standard_errors_equal_the_pairwise_definition_with_ties_and_censoring(data, tau):
+    time, event, score = data
+    harrell = harrell_concordance(time, event, score)
+    c, se = pairwise_variance(time, event, score, np.ones(time.shape[0]))
+    if c is None:
+        assert harrell.c is None and harrell.se is None and harrell.ci is None
+    else:
+        assert harrell.c == pytest.approx(c, abs=1e-12) and harrell.c == harrell_c(time, event, score)
+        assert harrell.se == pytest.approx(se, abs=1e-12)
+    tau = float(tau) if time.max() < 100 else float(tau) * 70
+    uno = uno_concordance(time, event, score, tau=tau)
+    reference = sksurv_uno(time, event, score, tau)
+    if reference is None:
+        assert uno.c is None
+        return
+    # Censoring weights as scikit-survival's (the Uno's C tests above), pairs enumerated here.
+    y = Surv.from_arrays(event, time)
+    g = CensoringDistributionEstimator().fit(y).predict_proba(time)
+    weight = np.where(event & (time < tau), 1.0 / np.where(g > 0, g, np.inf) ** 2, 0.0)
+    c, se = pairwise_variance(time, event, score, weight)
+    assert uno.c == pytest.approx(reference, abs=1e-9)
+    assert uno.se == pytest.approx(se, rel=1e-9, abs=1e-12)
+
+
+def bootstrap_cohort(n: int, seed: int, *, categories: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Proportional hazards, ~50% censored; a continuous score or three ordered levels (as the model's)."""
+    rng = np.random.default_rng(seed)
+    score = rng.normal(size=n)
+    if categories:
+        score = np.digitize(score, (-0.5, 0.5)).astype(float)
+    event_time = rng.exponential(10.0 * np.exp(-0.7 * score))
+    censor_time = rng.uniform(0.0, 15.0, size=n)
+    time = np.round(np.minimum(event_time, censor_time), 1) + 0.1
+    event = event_time <= censor_time
+    time[0], event[0] = time.max() + 1.0, False  # kept in every resample: Ĝ never reaches 0
+    return time, event, score
+
+
+@pytest.mark.parametrize("categories", [False, True])
+def test_concordance_standard_errors_agree_with_a_bootstrap_of_scikit_survival(categories):
+    # 1000 seeded resamples of 400 patients; the bootstrap SD's own Monte Carlo error is about 2%.
+    time, event, score = bootstrap_cohort(400, 21, categories=categories)
+    rng = np.random.default_rng(22)
+    harrell, uno = [], []
+    for _ in range(1000):
+        rows = rng.integers(0, time.shape[0], time.shape[0])
+        rows[0] = 0
+        harrell.append(concordance_index_censored(event[rows], time[rows], score[rows])[0])
+        y = Surv.from_arrays(event[rows], time[rows])
+        uno.append(concordance_index_ipcw(y, y, score[rows], tau=12.0)[0])
+    ours_harrell = harrell_concordance(time, event, score)
+    ours_uno = uno_concordance(time, event, score, tau=12.0)
+    assert ours_harrell.se == pytest.approx(np.std(harrell, ddof=1), rel=0.1)
+    # Uno's SE holds the censoring weights fixed; the bootstrap re-estimates them in every resample.
+    assert ours_uno.se == pytest.approx(np.std(uno, ddof=1), rel=0.1)
+
+
+def test_concordance_intervals_cover_the_true_value_about_95_percent_of_the_time():
+    def cohort(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        score = np.round(rng.normal(size=n), 1)
+        event_time = rng.exponential(10.0 * np.exp(-0.7 * score))
+        censor_time = np.minimum(rng.uniform(0.0, 40.0, size=n), 30.0)
+        return np.round(np.minimum(event_time, censor_time), 1) + 0.1, event_time <= censor_time, score
+
+    # The true values: the same estimators on 400,000 patients of the same design (SE ≈ 0.001).
+    truth_harrell = harrell_c(*cohort(400_000, np.random.default_rng(99)))
+    truth_uno = uno_c(*cohort(400_000, np.random.default_rng(98)), tau=12.0)
+    rng = np.random.default_rng(5)
+    covered_harrell = covered_uno = 0
+    repeats = 600
+    for _ in range(repeats):
+        time, event, score = cohort(200, rng)
+        low, high = harrell_concordance(time, event, score).ci
+        covered_harrell += low <= truth_harrell <= high
+        low, high = uno_concordance(time, event, score, tau=12.0).ci
+        covered_uno += low <= truth_uno <= high
+    # 600 repeats: the binomial SD of a 95% coverage is 0.9 points.
+    assert 0.92 <= covered_harrell / repeats <= 0.98
+    assert 0.92 <= covered_uno / repeats <= 0.98
+
+
+def test_concordance_intervals_are_deterministic_and_independent_of_row_order():
+    time, event, score = generated_cohort(3000, 31, score_decimals=0)
+    first = harrell_concordance(time, event, score)
+    assert harrell_concordance(time, event, score) == first
+    order = np.random.default_rng(1).permutation(time.shape[0])
+    shuffled = harrell_concordance(time[order], event[order], score[order])
+    assert shuffled.c == pytest.approx(first.c, abs=1e-12) and shuffled.se == pytest.approx(first.se, rel=1e-9)
+    assert uno_concordance(time, event, score, tau=12.0) == uno_concordance(time, event, score, tau=12.0)
+
+
+def test_concordance_without_a_comparable_pair_has_no_interval_and_the_level_is_checked():
+    nothing = harrell_concordance([1.0, 2.0], [False, False], [0.1, 0.2])
+    assert (nothing.c, nothing.se, nothing.ci, nothing.pairs) == (None, None, None, 0.0)
+    assert uno_concordance(FIVE_TIME, FIVE_EVENT, FIVE_SCORE, tau=2.0).ci is None
+    wider = harrell_concordance(FIVE_TIME, FIVE_EVENT, FIVE_SCORE, level=0.99)
+    assert wider.ci[0] < harrell_concordance(FIVE_TIME, FIVE_EVENT, FIVE_SCORE).ci[0]
+    with pytest.raises(ValueError):
+        harrell_concordance(FIVE_TIME, FIVE_EVENT, FIVE_SCORE, level=1.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -505,7 +673,9 @@ def test_benchmark_times_every_function():
         "n",
         "harrell_c",
         "harrell_c_three_categories",
+        "harrell_concordance",
         "uno_c",
+        "uno_concordance",
         "cumulative_dynamic_auc",
         "aalen_johansen",
     }

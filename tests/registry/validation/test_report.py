@@ -27,6 +27,7 @@ from bench.validation_bench import DATA_CUT, MODEL_VERSION, generate_frame
 from registry.dates import DAYS_PER_MONTH
 from registry.derive import RECURRENCE_KINDS
 from registry.validation import build_populations, data_hash, potential_follow_up, validation_metrics
+from registry.validation.discrimination import harrell_concordance, uno_concordance
 from registry.validation.populations import INPUT_COLUMNS
 
 TIGHT = {"precision": 1e-12}
@@ -77,7 +78,10 @@ def test_metrics_have_the_documented_shape(metrics):
         assert set(population["logrank"]) >= {"chi2", "df", "p"}
         assert set(population["cox"]) == {"intermediate", "unfavourable"}
         assert set(population["cox"]["unfavourable"]) >= {"hr", "ci", "p"}
-        assert set(population["c_index"]) >= {"harrell", "uno"}
+        assert set(population["c_index"]) >= {"harrell", "uno", "harrell_ci", "uno_ci", "harrell_se", "uno_se"}
+        for name in ("harrell", "uno"):
+            low, high = population["c_index"][f"{name}_ci"]
+            assert low < population["c_index"][name] < high
 
 
 def test_metrics_are_plain_json_without_nan(metrics):
@@ -199,6 +203,13 @@ def test_logrank_cox_and_concordance_match_the_libraries(metrics, primary):
     survival = Surv.from_arrays(e[window12], t[window12])
     uno = concordance_index_ipcw(survival, survival, -score[window12], tau=12.0)[0]
     assert result["c_index"]["uno"] == pytest.approx(uno, abs=ROUNDING)
+    # The intervals are those of the discrimination module (tested there) on these same episodes.
+    harrell_ci = harrell_concordance(t, e, -score)
+    uno_ci = uno_concordance(t[window12], e[window12], -score[window12], tau=12.0)
+    assert result["c_index"]["harrell_ci"] == pytest.approx(list(harrell_ci.ci), abs=ROUNDING)
+    assert result["c_index"]["harrell_se"] == pytest.approx(harrell_ci.se, abs=ROUNDING)
+    assert result["c_index"]["uno_ci"] == pytest.approx(list(uno_ci.ci), abs=ROUNDING)
+    assert result["c_index"]["uno_se"] == pytest.approx(uno_ci.se, abs=ROUNDING)
     window6 = potential_follow_up(analysed, DATA_CUT, 6)
     survival6 = Surv.from_arrays(e[window6], t[window6])
     auc = cumulative_dynamic_auc(survival6, survival6, -score[window6], [6.0])[0][0]

@@ -1,0 +1,43 @@
+"""Extension point of the patient page: sections an app built on clinical adds to every rechallenge episode.
+
+Clinical imports none of the apps above it. An app that has something to show for an episode (the
+decision-model assessments) registers an :class:`EpisodePanel` from its ``AppConfig.ready()``; the
+patient page asks each registered panel for its context and includes its template in every episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EpisodePanel:
+    """A template shown in each episode of the patient page, and what it is given to show."""
+
+    template: str
+    #: ``context(episodes=, user=, can_write=)`` → the template's context for each episode, by episode pk.
+    #: The episodes come with their patient's whole timeline loaded (``selectors.patient_timeline``).
+    context: Callable[..., dict[int, dict[str, Any]]]
+
+
+_PANELS: list[EpisodePanel] = []
+
+
+def episode_panel_register(panel: EpisodePanel) -> None:
+    """Add a panel to every episode of the patient page (once, however often it is registered)."""
+    if panel not in _PANELS:
+        _PANELS.append(panel)
+
+
+def episode_panels_for(*, episodes: Sequence[Any], user, can_write: bool) -> dict[int, list[dict[str, Any]]]:
+    """Each episode's panels, in registration order, as ``{"template": …, "context": …}``."""
+    shown: dict[int, list[dict[str, Any]]] = {episode.pk: [] for episode in episodes}
+    if not episodes:
+        return shown
+    for panel in _PANELS:
+        contexts = panel.context(episodes=episodes, user=user, can_write=can_write)
+        for episode in episodes:
+            shown[episode.pk].append({"template": panel.template, "context": contexts[episode.pk]})
+    return shown

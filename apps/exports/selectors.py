@@ -1,0 +1,438 @@
+"""Reads of the exports app: the tables of an export (set-wise), and the projects and requests a user may see.
+
+**The tables** (:func:`export_tables`) are the four tables ``registry.deid`` de-identifies, in the shape
+``registry.deid.fields.default_field_meta`` declares them: ``analysis`` (one row per rechallenge
+episode: patient, site, ICI-1, the episode's baseline, the locked assessment with its factor levels,
+and the derived endpoints with their event flags), and the long tables ``iraes``, ``responses`` and
+``follow_ups``. Each is one SQL query (on PostgreSQL streamed with ``COPY … TO STDOUT`` into pandas by
+``apps.validation.selectors.read_table``), never one query per episode; the endpoints are derived
+set-wise by ``registry.derive_frames.derive_episodes`` from the same five inputs the validation reads.
+Only columns the profile releases are read: an identifier or free-text column never leaves the
+database (the metadata, not a list here, says which those are). Records are taken as they stood at
+the data cut: created by then, assessments locked by then.
+
+**Who sees what**: investigators see the projects they are members of and those projects' requests;
+coordinators (and administrators) see every project and request (they approve); center staff and
+anyone else see none. Only investigators who are members request and download.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from django.db.models import F, Model, Q, QuerySet, TextField, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, NullIf
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from apps.accounts.models import Site
+from apps.accounts.selectors import access_for_user
+from apps.assessments.models import Assessment
+from apps.clinical.models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from apps.core.records import record_types
+from apps.validation.selectors import BOOL, DATE, DATETIME, FLOAT, INT, NULLABLE_INT, TEXT, Table, read_table
+from registry import csv_import as ci
+from registry.decision import available_versions
+from registry.decision.spec import FACTOR_NAMES
+from registry.deid import ANALYSIS, FOLLOW_UPS, IRAES, RESPONSES, FieldMeta, Profile, Role, default_field_meta
+from registry.derive_frames import FRAME_COLUMNS, derive_episodes
+
+from .models import ExportProject, ExportRequest
+
+DATASETS = (ANALYSIS, IRAES, RESPONSES, FOLLOW_UPS)
+Progress = Callable[[int, str], None]
+
+# --- who sees what ----------------------------------------------------------------------------------------
+
+
+def export_reach(*, user) -> str:
+    """``"all"`` for coordinators and administrators, ``"member"`` for investigators, ``""`` for anyone else."""
+    access = access_for_user(user)
+    if access.is_coordinator:
+        return "all"
+    if access.is_investigator:
+        return "member"
+    return ""
+
+
+def can_request_exports(*, user) -> bool:
+    """Only investigators request and download (a coordinator approves but does not take data out)."""
+    return access_for_user(user).is_investigator
+
+
+def project_list_for_user(*, user) -> QuerySet[ExportProject]:
+    reach = export_reach(user=user)
+    if reach == "all":
+        return ExportProject.objects.all()
+    if reach == "member":
+        return ExportProject.objects.filter(members=user)
+    return ExportProject.objects.none()
+
+
+def project_get_for_user(*, user, pk: int | str) -> ExportProject:
+    return get_object_or_404(project_list_for_user(user=user), pk=_pk(pk))
+
+
+def request_list_for_user(*, user) -> QuerySet[ExportRequest]:
+    reach = export_reach(user=user)
+    queryset = ExportRequest.objects.select_related("project", "requested_by", "decided_by")
+    if reach == "all":
+        return queryset
+    if reach == "member":
+        return queryset.filter(project__members=user)
+    return queryset.none()
+
+
+def request_get_for_user(*, user, pk: int | str) -> ExportRequest:
+    return get_object_or_404(request_list_for_user(user=user), pk=_pk(pk))
+
+
+def approval_queue() -> QuerySet[ExportRequest]:
+    """Requests waiting for a coordinator, oldest first."""
+    return (
+        ExportRequest.objects.filter(status=ExportRequest.Status.REQUESTED)
+        .select_related("project", "requested_by")
+        .order_by("created_at", "pk")
+    )
+
+
+def ready_downloads_for_user(*, user) -> QuerySet[ExportRequest]:
+    return request_list_for_user(user=user).filter(status=ExportRequest.Status.READY)
+
+
+def _pk(value: int | str) -> int:
+    try:
+        pk = int(str(value))
+    except ValueError:
+        pk = 0
+    if pk <= 0:
+        raise Http404("No such export.")
+    return pk
+
+
+# --- the field metadata -----------------------------------------------------------------------------------
+
+#: The import names the adverse-event record ``prior_irae``; every other record type by its ``crf_name``.
+_IMPORT_RECORD = {"adverse_event": ci.Record.PRIOR_IRAE.value}
+
+
+def _model_texts() -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+    """Labels and help texts of the clinical models' fields, keyed as the import keys them."""
+    labels: dict[tuple[str, str], str] = {}
+    descriptions: dict[tuple[str, str], str] = {}
+    for record_type in record_types():
+        record = _IMPORT_RECORD.get(record_type.crf_name, record_type.crf_name)
+        for field in record_type.model._meta.concrete_fields:
+            label = str(field.verbose_name)
+            labels[(record, field.name)] = label[:1].upper() + label[1:]
+            if field.help_text:
+                descriptions[(record, field.name)] = str(field.help_text)
+    return labels, descriptions
+
+
+def export_field_meta() -> dict[str, tuple[FieldMeta, ...]]:
+    """Every table's columns, from the import's declarations with the models' labels (the codebook's source)."""
+    labels, descriptions = _model_texts()
+    sites = dict(Site.objects.order_by("code").values_list("code", "name"))
+    return default_field_meta(
+        sites=sites, model_versions=available_versions(), labels=labels, descriptions=descriptions
+    )
+
+
+def site_countries() -> dict[str, str]:
+    return dict(Site.objects.values_list("code", "country"))
+
+
+# --- reading the tables -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which episodes an export takes (all by default)."""
+
+    tumour_types: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    enrolled_from: dt.date | None = None
+    enrolled_to: dt.date | None = None
+    model_version: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Filters:
+        def day(value: Any) -> dt.date | None:
+            return dt.date.fromisoformat(value) if value else None
+
+        return cls(
+            tumour_types=tuple(data.get("tumour_types") or ()),
+            sites=tuple(data.get("sites") or ()),
+            enrolled_from=day(data.get("enrolled_from")),
+            enrolled_to=day(data.get("enrolled_to")),
+            model_version=data.get("model_version") or "",
+        )
+
+    @property
+    def takes_everything(self) -> bool:
+        return self == Filters()
+
+
+def _kind(field) -> str:
+    internal = field.get_internal_type()
+    if internal in ("DateField",):
+        return DATE
+    if internal == "DateTimeField":
+        return DATETIME
+    if internal in ("BooleanField", "NullBooleanField"):
+        return BOOL
+    if internal in ("DecimalField", "FloatField"):
+        return FLOAT
+    if internal.endswith("IntegerField") or internal.endswith("AutoField") or field.is_relation:
+        return NULLABLE_INT if field.null else INT
+    return TEXT
+
+
+def _field(model: type[Model], name: str):
+    return model._meta.get_field(name)
+
+
+def _released(meta: FieldMeta, profile: Profile) -> bool:
+    """Read from the database only what the profile may release, and the keys and roles it needs."""
+    return meta.role is not Role.DATA or not (meta.flags & profile.drop)
+
+
+def _episodes(cut: dt.datetime, filters: Filters) -> QuerySet[RechallengeEpisode]:
+    queryset = RechallengeEpisode.objects.filter(created_at__lte=cut, patient__created_at__lte=cut)
+    if filters.tumour_types:
+        queryset = queryset.filter(patient__tumour_type__in=filters.tumour_types)
+    if filters.sites:
+        queryset = queryset.filter(patient__site__code__in=filters.sites)
+    if filters.enrolled_from:
+        queryset = queryset.filter(enrolled_at__date__gte=filters.enrolled_from)
+    if filters.enrolled_to:
+        queryset = queryset.filter(enrolled_at__date__lte=filters.enrolled_to)
+    if filters.enrolled_from or filters.enrolled_to:
+        queryset = queryset.filter(enrolled_at__lte=cut)
+    if filters.model_version:
+        locked = Assessment.objects.filter(model_version=filters.model_version, assessed_at__lte=cut)
+        queryset = queryset.filter(pk__in=locked.values("episode_id"))
+    return queryset
+
+
+#: Where each analysis column comes from, seen from the episode: (import record, ORM prefix, model).
+_ANALYSIS_SOURCES = (
+    (ci.Record.PATIENT, "patient__", Patient),
+    (ci.Record.INITIAL_COURSE, "patient__initial_course__", InitialCourse),
+    (ci.Record.EPISODE, "", RechallengeEpisode),
+)
+
+
+def _analysis_table(episodes: QuerySet, meta: Sequence[FieldMeta], profile: Profile) -> Table:
+    wanted = {m.name for m in meta if _released(m, profile)}
+    annotations: dict[str, Any] = {"episode_id": F("id")}
+    kinds: dict[str, str] = {"episode_id": NULLABLE_INT, "patient_id": NULLABLE_INT}
+    if "registry_id" in wanted:
+        annotations["registry_id"], kinds["registry_id"] = F("patient__registry_id"), TEXT
+    if "site" in wanted:
+        annotations["site"], kinds["site"] = F("patient__site__code"), TEXT
+    for record, prefix, model in _ANALYSIS_SOURCES:
+        for column in ci.COLUMNS:
+            if column.record is not record or column.group is not None or column.name not in wanted:
+                continue
+            names = [(column.name, column.field)]
+            if column.kind is ci.Kind.PARTIAL_DATE:
+                names.append((f"{column.name}_precision", f"{column.field}_precision"))
+            for name, field in names:
+                if name not in wanted:
+                    continue
+                kind = _kind(_field(model, field))
+                kinds[name] = NULLABLE_INT if kind == INT else kind  # a patient may have no ICI-1 yet
+                annotations[name] = F(f"{prefix}{field}")
+    return Table(episodes.annotate(**annotations), kinds)
+
+
+def _long_table(
+    model: type[Model],
+    record: ci.Record,
+    queryset: QuerySet,
+    meta: Sequence[FieldMeta],
+    profile: Profile,
+    extra: Sequence[str] = (),
+) -> Table:
+    wanted = {m.name for m in meta if _released(m, profile)}
+    kinds: dict[str, str] = {}
+    for name in ("patient_id", "episode_id", "id"):
+        if name in wanted:
+            kinds[name] = NULLABLE_INT
+    fields = [c.field for c in ci.COLUMNS if c.record is record and c.group == 1]
+    for column in ci.COLUMNS:
+        if column.record is record and column.group == 1 and column.kind is ci.Kind.PARTIAL_DATE:
+            fields.append(f"{column.field}_precision")
+    for name in (*fields, *extra):
+        if name in wanted and name not in kinds:
+            kinds[name] = _kind(_field(model, name))
+    return Table(queryset, kinds)
+
+
+def _derivation_tables(patients: QuerySet | None, cut: dt.datetime) -> dict[str, Table]:
+    """The five inputs of ``derive_episodes`` for the selected patients (``None``: every patient), every record
+    created by the cut."""
+    models: dict[str, type[Model]] = {
+        "courses": InitialCourse,
+        "episodes": RechallengeEpisode,
+        "adverse_events": AdverseEvent,
+        "responses": ResponseAssessment,
+        "follow_ups": FollowUp,
+    }
+    tables = {}
+    for name, model in models.items():
+        columns = {
+            column: _kind(_field(model, column.removesuffix("_id") if column.endswith("_id") else column))
+            for column in FRAME_COLUMNS[name]
+        }
+        if "id" in columns:
+            columns["id"] = NULLABLE_INT
+        path = (
+            "patient_id__in"
+            if model in (InitialCourse, RechallengeEpisode, AdverseEvent)
+            else "episode__patient_id__in"
+        )
+        queryset = model.objects.filter(created_at__lte=cut)
+        if patients is not None:
+            queryset = queryset.filter(**{path: patients})
+        tables[name] = Table(queryset, columns)
+    return tables
+
+
+def _assessment_frame(episodes: QuerySet, cut: dt.datetime, filters: Filters) -> pd.DataFrame:
+    """The locked assessment of each episode (of the filtered model version, else the latest locked), with its
+    factor levels: one query. The factors are a JSON list of ``{"factor", "level", …}``; the i-th entry's name
+    and level are read as columns (JSON key transforms, on PostgreSQL and SQLite alike) and matched by name
+    column-wise, so no row is parsed in Python."""
+    queryset = Assessment.objects.filter(assessed_at__lte=cut)
+    if not filters.takes_everything:  # else the analysis table's merge keeps the episodes it has
+        queryset = queryset.filter(episode__in=episodes)
+    if filters.model_version:
+        queryset = queryset.filter(model_version=filters.model_version)
+    positions = range(len(FACTOR_NAMES) + 2)  # a version may list a factor more or fewer; extra slots are NULL
+    annotations: dict[str, Any] = {
+        "assessment_model_version": F("model_version"),
+        "assessment_category": F("category"),
+        "assessment_score": F("score"),
+        "assessment_retrospective": F("is_retrospective"),
+    }
+    columns = {
+        "episode_id": NULLABLE_INT,
+        "assessment_model_version": TEXT,
+        "assessment_category": TEXT,
+        "assessment_score": NULLABLE_INT,
+        "assessment_retrospective": BOOL,
+        "assessed_at": DATETIME,
+        "pk": NULLABLE_INT,
+    }
+    for i in positions:
+        for part in ("factor", "level"):
+            annotations[f"f{i}_{part}"] = _json_text(f"factors__{i}__{part}")
+            columns[f"f{i}_{part}"] = TEXT
+    frame = read_table(Table(queryset.annotate(**annotations), columns))
+    frame = frame.sort_values(["episode_id", "assessed_at", "pk"], kind="mergesort")
+    frame = frame.drop_duplicates("episode_id", keep="last").reset_index(drop=True)
+    for name in FACTOR_NAMES:
+        level = pd.Series(None, index=frame.index, dtype=object)
+        for i in positions:
+            names = frame[f"f{i}_factor"].astype(object)
+            level = level.where(names != name, frame[f"f{i}_level"].astype(object))
+        frame[f"assessment_factor_{name}"] = level.where(level.notna(), None)
+    return frame.drop(columns=["pk", *(f"f{i}_{part}" for i in positions for part in ("factor", "level"))])
+
+
+def _json_text(path: str) -> NullIf:
+    """The text at a JSON path; NULL for a JSON null or a missing key (SQLite gives the text 'null')."""
+    return NullIf(Cast(KT(path), output_field=TextField()), Value("null"), output_field=TextField())
+
+
+def export_tables(
+    *,
+    datasets: Sequence[str],
+    filters: Filters,
+    data_cut: dt.datetime,
+    profile: Profile,
+    field_meta: Mapping[str, Sequence[FieldMeta]],
+    progress: Progress | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The analysis table (always: it anchors the patients) and the requested long tables at ``data_cut``."""
+    report = progress or (lambda percent, what: None)
+    episodes = _episodes(data_cut, filters)
+    patient_ids = Patient.objects.filter(pk__in=episodes.values("patient_id")).values("pk")
+    report(0, "Reading the rechallenge episodes")
+    analysis = read_table(_analysis_table(episodes, field_meta[ANALYSIS], profile))
+    report(20, "Reading the locked assessments")
+    assessed = _assessment_frame(episodes, data_cut, filters)
+    report(35, "Deriving the endpoints")
+    selected = None if filters.takes_everything else patient_ids  # every patient: no IN (subquery) to plan
+    frames = {name: read_table(table) for name, table in _derivation_tables(selected, data_cut).items()}
+    derived = derive_episodes(frames).drop(columns=["patient_id", "sequence_number"])
+    del frames
+    declared = {m.name for m in field_meta[ANALYSIS]}
+    derived = derived[[c for c in derived.columns if c == "episode_id" or c in declared]]
+    analysis = analysis.merge(assessed, on="episode_id", how="left", validate="one_to_one")
+    analysis = analysis.merge(derived, on="episode_id", how="left", validate="one_to_one")
+    tables = {ANALYSIS: analysis}
+    report(55, "Reading the long tables")
+    episode_ids = episodes.values("pk")
+    if IRAES in datasets:
+        # irAEs of ICI-1 (no episode) of the selected patients, and those of the selected rechallenges.
+        queryset = AdverseEvent.objects.filter(created_at__lte=data_cut, patient_id__in=patient_ids).filter(
+            Q(episode__isnull=True) | Q(episode_id__in=episode_ids)
+        )
+        table = _long_table(
+            AdverseEvent,
+            ci.Record.PRIOR_IRAE,
+            queryset,
+            field_meta[IRAES],
+            profile,
+            extra=("meddra_code", "organ_category", "recurrence_status"),
+        )
+        tables[IRAES] = read_table(table)
+    if RESPONSES in datasets:
+        queryset = ResponseAssessment.objects.filter(created_at__lte=data_cut, episode_id__in=episode_ids)
+        tables[RESPONSES] = read_table(
+            _long_table(ResponseAssessment, ci.Record.RESPONSE, queryset, field_meta[RESPONSES], profile)
+        )
+    if FOLLOW_UPS in datasets:
+        queryset = FollowUp.objects.filter(created_at__lte=data_cut, episode_id__in=episode_ids)
+        tables[FOLLOW_UPS] = read_table(
+            _long_table(FollowUp, ci.Record.FOLLOW_UP, queryset, field_meta[FOLLOW_UPS], profile)
+        )
+    return {name: _plain(frame) for name, frame in tables.items()}
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categories back to their values (the de-identification checks codes against the metadata)."""
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            values = column.astype(object)
+            column = values.where(values.notna(), None)
+        out[name] = column
+    return pd.DataFrame(out, index=frame.index)
+
+
+__all__ = [
+    "DATASETS",
+    "Filters",
+    "approval_queue",
+    "can_request_exports",
+    "export_field_meta",
+    "export_reach",
+    "export_tables",
+    "project_get_for_user",
+    "project_list_for_user",
+    "ready_downloads_for_user",
+    "request_get_for_user",
+    "request_list_for_user",
+    "site_countries",
+]

@@ -1,0 +1,113 @@
+"""Writes through the API cost a fixed, small number of queries (pinned on SQLite and PostgreSQL alike).
+
+Measured at a site whose audit trail has begun (the first entry of a site creates its chain head).
+A change reads its record once, under the row lock, with its site and whether its patient has an
+enrolled episode; the checks that follow need no second read. The counts include the test
+transaction's savepoint around the request (``ATOMIC_REQUESTS``) and the token and membership reads.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.core.models import AuditEntry
+from tests.apps.clinical.api_support import (
+    ADVERSE_EVENTS,
+    EPISODES,
+    FOLLOW_UPS,
+    INITIAL_COURSES,
+    PATIENTS,
+    RESPONSES,
+    fresh_client_for,
+    if_match,
+)
+
+pytestmark = pytest.mark.django_db
+
+#: The answer of an episode carries its derived values (PFS, TFI…), read from the patient's five
+#: record tables as a GET of the episode reads them; the change itself costs what any other does.
+DERIVED_VALUES = 5
+PATCH_BUDGET = [
+    pytest.param(PATIENTS, 12, id=PATIENTS.route),
+    pytest.param(INITIAL_COURSES, 12, id=INITIAL_COURSES.route),
+    pytest.param(EPISODES, 12 + DERIVED_VALUES, id=EPISODES.route),
+    pytest.param(ADVERSE_EVENTS, 12, id=ADVERSE_EVENTS.route),
+    pytest.param(RESPONSES, 12, id=RESPONSES.route),
+    pytest.param(FOLLOW_UPS, 12, id=FOLLOW_UPS.route),
+]
+CREATE_BUDGET = [
+    pytest.param(PATIENTS, 13, id=PATIENTS.route),
+    pytest.param(INITIAL_COURSES, 15, id=INITIAL_COURSES.route),
+    pytest.param(EPISODES, 16 + DERIVED_VALUES, id=EPISODES.route),
+    pytest.param(ADVERSE_EVENTS, 15, id=ADVERSE_EVENTS.route),
+    pytest.param(RESPONSES, 15, id=RESPONSES.route),
+    pytest.param(FOLLOW_UPS, 15, id=FOLLOW_UPS.route),
+]
+
+
+def _site_with_an_audit_trail(client, site) -> None:
+    """One audited write, so the site's audit chain exists as it does on any site in use."""
+    patient = PATIENTS.make(site)
+    assert (
+        client.patch(PATIENTS.url(patient), {"histology": "adeno"}, format="json", **if_match(patient)).status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(("kind", "budget"), PATCH_BUDGET)
+def test_a_patch_reads_its_record_once_and_costs_at_most_twelve_queries_besides_derived_values(
+    kind, budget, site_a, data_entry_a, django_assert_max_num_queries
+):
+    client = fresh_client_for(data_entry_a)
+    _site_with_an_audit_trail(client, site_a)
+    record = kind.make(site_a)
+    entries = AuditEntry.objects.count()
+
+    with django_assert_max_num_queries(budget):
+        response = client.patch(kind.url(record), kind.change, format="json", **if_match(record))
+
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == f'"{record.version + 1}"'
+    assert AuditEntry.objects.count() == entries + 1
+    assert {name: response.json()[name] for name in kind.change} == kind.change
+
+
+@pytest.mark.parametrize(("kind", "budget"), CREATE_BUDGET)
+def test_an_api_create_costs_a_pinned_number_of_queries(
+    kind, budget, site_a, data_entry_a, django_assert_max_num_queries
+):
+    client = fresh_client_for(data_entry_a)
+    _site_with_an_audit_trail(client, site_a)
+    payload = kind.payload(site_a)
+    entries = AuditEntry.objects.count()
+
+    with django_assert_max_num_queries(budget):
+        response = client.post(kind.list_url(), payload, format="json")
+
+    assert response.status_code == 201, response.content
+    assert kind.model.objects.filter(**{kind.lookup: response.json()[kind.lookup]}).exists()
+    assert AuditEntry.objects.count() == entries + 1
+
+
+def test_a_stale_patch_is_still_refused_under_the_one_lock(site_a, data_entry_a):
+    client = fresh_client_for(data_entry_a)
+    record = ADVERSE_EVENTS.make(site_a)
+    first = client.patch(ADVERSE_EVENTS.url(record), {"grade": 3}, format="json", **if_match(record))
+    assert first.status_code == 200
+
+    stale = client.patch(ADVERSE_EVENTS.url(record), {"grade": 4}, format="json", **if_match(record))
+
+    assert stale.status_code == 412
+    record.refresh_from_db()
+    assert (record.grade, record.version) == (3, 2)
+
+
+def test_a_patch_of_another_sites_record_answers_404_and_locks_nothing_of_it(site_a, site_b, data_entry_a):
+    client = fresh_client_for(data_entry_a)
+    record = ADVERSE_EVENTS.make(site_b)
+
+    response = client.patch(ADVERSE_EVENTS.url(record), {"grade": 3}, format="json", **if_match(record))
+
+    assert response.status_code == 404
+    record.refresh_from_db()
+    assert record.version == 1
