@@ -21,7 +21,7 @@ from tests.apps.core.test_celery_worker import ROOT, _broker_reachable, _worker_
 
 from .data import csv_bytes, row
 
-ROWS = 200
+ROWS = 3000  # enough rows that the import is still writing when the worker is killed
 
 
 def _start_worker(queue: str) -> subprocess.Popen:
