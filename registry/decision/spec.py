@@ -54,7 +54,7 @@ FACTOR_LABELS: dict[str, str] = {
 #: Levels a factor can take.
 LEVELS: tuple[str, ...] = ("favourable", "intermediate", "unfavourable", "contraindicated", "missing")
 
-#: Overall categories of a decision.
+#: Overall categories of a decision: the three scored ones first, in prognostic order (validation compares them).
 CATEGORIES: tuple[str, ...] = (
     "favourable",
     "intermediate",
@@ -71,7 +71,7 @@ CATEGORY_LABELS: dict[str, str] = {
     "insufficient_data": "Insufficient data",
 }
 
-_SCORED_LEVELS = ("favourable", "intermediate", "unfavourable")
+_SCORED_LEVELS = CATEGORIES[:3]
 #: Worst first: used to check that a spec's points never reward a worse level.
 _LEVEL_RANK = {"contraindicated": 0, "unfavourable": 1, "intermediate": 2, "favourable": 3}
 _NUMERIC_FACTORS = ("pfs1", "tfi", "ecog")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from registry.dates import DAYS_PER_MONTH, add_months
+from registry.decision.spec import CATEGORIES
 from registry.derive import RECURRENCE_KINDS
 
 __all__ = [
@@ -47,9 +48,9 @@ __all__ = [
 ]
 
 #: The three categories compared, in their prognostic order (the trend test's order).
-ANALYSED_CATEGORIES: tuple[str, ...] = ("favourable", "intermediate", "unfavourable")
+ANALYSED_CATEGORIES: tuple[str, ...] = CATEGORIES[:3]
 #: Categories that are described but not compared.
-REPORTED_CATEGORIES: tuple[str, ...] = ("contraindicated", "insufficient_data")
+REPORTED_CATEGORIES: tuple[str, ...] = CATEGORIES[3:]
 #: The primary population's lock window: locked no later than this many days after the start.
 LOCK_WINDOW_DAYS = 14
 
