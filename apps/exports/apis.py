@@ -8,6 +8,8 @@ do not download (they take no data out). Center staff and anyone else: 403 on th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -115,6 +117,14 @@ class ExportRequestViewSet(
         )
         return Response(ExportRequestSerializer(created).data, status=status.HTTP_201_CREATED)
 
+    def _decide(self, request: Request, decide: Callable[..., ExportRequest]) -> Response:
+        """Approve or refuse: the same body (an optional reason) and the same answer, only the service differs."""
+        export = self.get_object()  # out of reach answers 404 before the body is judged
+        body = ExportDecisionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        decided = decide(request=export, user=request.user, reason=body.validated_data.get("reason", ""))
+        return Response(ExportRequestSerializer(decided).data)
+
     @extend_schema(
         summary="Approve an export request (coordinators)",
         description="Fixes the data cut now and hands the build to a Celery worker.",
@@ -132,13 +142,7 @@ class ExportRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, *args, **kwargs) -> Response:
-        export = self.get_object()
-        body = ExportDecisionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        decided = services.export_request_approve(
-            request=export, user=request.user, reason=body.validated_data.get("reason", "")
-        )
-        return Response(ExportRequestSerializer(decided).data)
+        return self._decide(request, services.export_request_approve)
 
     @extend_schema(
         summary="Refuse an export request with a reason (coordinators)",
@@ -156,13 +160,7 @@ class ExportRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def refuse(self, request: Request, *args, **kwargs) -> Response:
-        export = self.get_object()
-        body = ExportDecisionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        decided = services.export_request_refuse(
-            request=export, user=request.user, reason=body.validated_data.get("reason", "")
-        )
-        return Response(ExportRequestSerializer(decided).data)
+        return self._decide(request, services.export_request_refuse)
 
     @extend_schema(
         summary="Download the bundle (zip) of a ready export (investigators of the project)",
