@@ -15,6 +15,7 @@ IDENTIFIER_FIELDS: dict[str, frozenset[str]] = {
 #: Free-text fields: never exported under the Safe Harbor profile.
 FREE_TEXT_FIELDS: dict[str, frozenset[str]] = {
     "patient": frozenset({"histology"}),
+    "episode": frozenset({"clinical_justification"}),
 }
 
 #: Fields hidden from coordinators (registry-wide, pseudonymised view).

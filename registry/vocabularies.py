@@ -443,6 +443,19 @@ VITAL_STATUS = _simple(
 
 RECHALLENGE_STOP_REASONS = STOP_REASONS
 
+# --- Missing-data codes (REDCap's missing-data codes) ----------------------------------------------
+
+#: The answer a site gives for a field it could not fill: an answer, not a blank. It satisfies the
+#: ``required_missing`` rule, is shown as such on the page, and stays distinct from a value in exports.
+MISSING_DATA_CODES = _simple(
+    "Missing-data codes",
+    REGISTRY_CRF,
+    CRF_VERSION,
+    ("not_done", "Not done"),
+    ("unknown", "Unknown"),
+    ("not_applicable", "Not applicable"),
+)
+
 _ONCOTREE = (
     ("NSCLC", "Non-small cell lung cancer", "Lung"),
     ("LUAD", "Lung adenocarcinoma", "Lung"),

@@ -207,7 +207,7 @@ def crf_fields(model: type[models.Model], *, skip: tuple[str, ...] = ()) -> tupl
     return tuple(
         field.name
         for field in model._meta.concrete_fields
-        if field.editable and not field.primary_key and field.name not in {"is_complete", *skip}
+        if field.editable and not field.primary_key and field.name not in {"is_complete", "missing_answers", *skip}
     )
 
 
@@ -260,6 +260,23 @@ class Patient(CaseRecord):
         validators=[MinValueValidator(0)],
     )
     msi_status = models.CharField("MSI status", max_length=10, choices=v.MSI_STATUS.choices(), default="unknown")
+    # Sign-off (21 CFR Part 11 §11.50: the signer's name, the time, the meaning). A signed case accepts no
+    # change on any channel until a coordinator unlocks it with a reason; each step is audited.
+    signed_at = models.DateTimeField(
+        "Signed at", null=True, blank=True, editable=False, help_text="When the site PI signed this case."
+    )
+    signed_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="The site PI who signed this case.",
+    )
+    signature_meaning = models.CharField(
+        "Meaning of the signature", max_length=200, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["registry_id"]
@@ -433,6 +450,12 @@ class RechallengeEpisode(CaseRecord):
         "Lines of intervening systemic therapy", default=0, validators=[MaxValueValidator(10)]
     )
     iraes_during_rechallenge = irae_history_field("this rechallenge")
+    clinical_justification = models.TextField(
+        "Clinical justification",
+        blank=True,
+        help_text="Why this rechallenge was chosen, above all where guidelines or the decision model advise "
+        "against it. Free text: never exported.",
+    )
     enrolled_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the episode was enrolled and the model locked."
     )

@@ -20,6 +20,13 @@ class ClinicalRecord(models.Model):
         default=False,
         help_text="Once a record is marked complete, every change needs a reason in the audit trail.",
     )
+    missing_answers = models.JSONField(
+        "Missing-data answers",
+        default=dict,
+        blank=True,
+        help_text="Fields the site could not fill, each answered with a missing-data code "
+        "(registry.vocabularies.MISSING_DATA_CODES): {field name: code}. The field itself stays empty.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -102,6 +102,7 @@ LOCAL_APPS = [
     "apps.assessments",
     "apps.imports",
     "apps.validation",
+    "apps.quality",
     "apps.exports",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
