@@ -274,9 +274,7 @@ class Patient(CaseRecord):
         related_name="+",
         help_text="The site PI who signed this case.",
     )
-    signature_meaning = models.CharField(
-        "Meaning of the signature", max_length=200, blank=True, editable=False
-    )
+    signature_meaning = models.CharField("Meaning of the signature", max_length=200, blank=True, editable=False)
 
     class Meta:
         ordering = ["registry_id"]

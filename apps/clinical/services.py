@@ -250,6 +250,9 @@ def record_create(*, model: type[M], data: dict[str, Any], user, channel: AuditC
     )
     if not isinstance(instance, Patient):  # a patient just registered has no episode yet
         _reassess_enrolled_episodes(instance=instance, user=user, reason=reason)
+    hooks.records_written(
+        writes=[_write_of(instance, AuditAction.CREATE, snapshot(instance))], user=user, channel=str(channel)
+    )
     return instance
 
 
@@ -265,18 +268,20 @@ class RecordBatch:
     def __init__(self, *, site: Site, user, channel: AuditChannel | str, reason: str) -> None:
         self.site, self.user, self.channel, self.reason = site, user, channel, reason
         self.entries: list[Any] = []
+        self.writes: list[hooks.RecordWrite] = []
         self.patient_ids: set[int] = set()
         self.new_patient_ids: set[int] = set()
 
     @contextmanager
     def group(self) -> Iterator[None]:
         """Records that stand or fall together: a refusal inside rolls back their rows and entries."""
-        mark = len(self.entries)
+        mark, written = len(self.entries), len(self.writes)
         try:
             with transaction.atomic():
                 yield
         except BaseException:
             del self.entries[mark:]
+            del self.writes[written:]
             raise
 
     def create(self, *, model: type[M], data: dict[str, Any]) -> M:
@@ -310,6 +315,7 @@ class RecordBatch:
             self.new_patient_ids.add(instance.pk)
         else:
             self.patient_ids.add(_patient_id_of(instance))
+        self.writes.append(_write_of(instance, AuditAction.CREATE, changes))
         return instance
 
 
@@ -331,6 +337,7 @@ def records_create_batch(*, site: Site, user, channel: AuditChannel | str, reaso
         yield batch
         audit_entries_append(batch.entries)
         _reassess_patients(batch.patient_ids - batch.new_patient_ids, user=user, reason=reason)
+        hooks.records_written(writes=batch.writes, user=user, channel=str(channel))
 
 
 @transaction.atomic
@@ -383,6 +390,9 @@ def record_update(
         reason=reason,
         previous_patient_id=patient_before,
         enrolled_before=getattr(locked, "patient_has_enrolled_episode", None),
+    )
+    hooks.records_written(
+        writes=[_write_of(locked, AuditAction.UPDATE, set(changes) - {"version"})], user=user, channel=str(channel)
     )
     return locked
 
@@ -444,6 +454,7 @@ def patient_transfer(
         changes={"site": [from_site, to_site.pk], "version": [locked.version - 1, locked.version]},
         reason=reason,
     )
+    hooks.records_written(writes=[_write_of(locked, AuditAction.UPDATE, {"site"})], user=user, channel=str(channel))
     return locked
 
 
@@ -470,6 +481,7 @@ def record_delete(
     if preview.complete and not reason.strip():
         raise ApplicationError(preview.reason_required, field_errors={"reason": [preview.reason_required]})
     removed = preview.removed
+    writes = [_write_of(record, AuditAction.DELETE, snapshot(record)) for record in removed]
     cascade_reason = f"Deleted with {_describe_for_audit(locked)}" + (f": {reason}" if reason.strip() else ".")
     audit_entries_append(
         [
@@ -492,6 +504,7 @@ def record_delete(
             "This record cannot be deleted: a locked decision-model assessment refers to it.", status=409
         ) from None
     _reassess_enrolled_episodes(instance=locked, user=user, reason=reason)  # a deleted patient has no pk left
+    hooks.records_written(writes=writes, user=user, channel=str(channel))
     instance.pk = None
 
 
@@ -582,6 +595,18 @@ def _delete_refusal(record: Model, enrolled: list[Model]) -> str:
     return (
         f"This {record._meta.verbose_name} cannot be deleted: {which} enrolled, and a locked decision-model "
         "assessment is kept for the model's validation."
+    )
+
+
+def _write_of(record: Model, action: AuditAction, fields, *, record_id: int | None = None) -> hooks.RecordWrite:
+    record_type = record_type_for(type(record))
+    return hooks.RecordWrite(
+        action=str(action),
+        record_type=record_type.slug,
+        record_id=record.pk if record_id is None else record_id,
+        patient_id=_patient_id_of(record),
+        site_id=site_of(record),
+        fields=frozenset(fields),
     )
 
 
