@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("apps.clinical.api_urls")),
     path("", include("apps.assessments.api_urls")),
     path("", include("apps.validation.api_urls")),
+    path("", include("apps.quality.api_urls")),
     path("", include("apps.exports.api_urls")),
 ]

@@ -14,6 +14,7 @@ urlpatterns = [
     path("decision/", include("apps.assessments.urls")),
     path("imports/", include("apps.imports.urls")),
     path("validation/", include("apps.validation.urls")),
+    path("quality/", include("apps.quality.urls")),
     path("exports/", include("apps.exports.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -41,3 +41,37 @@ def episode_panels_for(*, episodes: Sequence[Any], user, can_write: bool) -> dic
         for episode in episodes:
             shown[episode.pk].append({"template": panel.template, "context": contexts[episode.pk]})
     return shown
+
+
+# --- Patient panels ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatientPanel:
+    """A template shown once on the patient page, under the patient's own record (case status and sign-off,
+    open queries, source verification: what the apps above clinical have to say about the whole case)."""
+
+    template: str
+    #: ``context(patient=, timeline=, user=, can_write=)`` → the template's context (an empty dict shows nothing
+    #: only if the template says so). ``timeline`` is ``selectors.patient_timeline(patient=)``.
+    context: Callable[..., dict[str, Any]]
+
+
+_PATIENT_PANELS: list[PatientPanel] = []
+
+
+def patient_panel_register(panel: PatientPanel) -> None:
+    """Add a panel to the patient page (once, however often it is registered)."""
+    if panel not in _PATIENT_PANELS:
+        _PATIENT_PANELS.append(panel)
+
+
+def patient_panels_for(*, patient: Any, timeline: dict[str, Any], user, can_write: bool) -> list[dict[str, Any]]:
+    """The patient page's panels, in registration order, as ``{"template": …, "context": …}``."""
+    return [
+        {
+            "template": panel.template,
+            "context": panel.context(patient=patient, timeline=timeline, user=user, can_write=can_write),
+        }
+        for panel in _PATIENT_PANELS
+    ]

@@ -37,7 +37,7 @@ from .forms import (
     registration_sites_for_user,
 )
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
-from .panels import episode_panels_for
+from .panels import episode_panels_for, patient_panels_for
 from .presenters import back_to, conflict_message, describe, entry_for, hidden_fields
 from .selectors import (
     episode_counts,
@@ -220,6 +220,9 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
             "episodes": episode_blocks,
             "add": add,
             "can_add_episode": course is not None and course.stop_date is not None,
+            "patient_panels": patient_panels_for(
+                patient=patient, timeline=timeline, user=request.user, can_write=can_write
+            ),
             "transfer_url": (
                 reverse("clinical:patient-transfer", kwargs={"registry_id": patient.registry_id})
                 if access.is_coordinator
