@@ -170,6 +170,8 @@ class World:
     api_payloads: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # route → site → body
     validation_report: Any = None  # a finished validation run whose per-site rows name both sites
     exports: dict[str, Any] = field(default_factory=dict)  # the export project and its requests, by state
+    queries: dict[str, dict[str, Any]] = field(default_factory=dict)  # queries: per site, data queries by state
+    signoff: dict[str, dict[str, Any]] = field(default_factory=dict)  # sign-off: per site, cases and SDV marks
 
 
 def build_world(*, site_a, site_b, users: dict[str, Any], owner_b) -> World:
@@ -207,6 +209,8 @@ def build_world(*, site_a, site_b, users: dict[str, Any], owner_b) -> World:
     # Validation runs belong to no site, but their per-site rows must show center staff their own site only.
     world.validation_report = stored_run_of_frame(contract_frame([site_a.code, site_b.code]))
     world.exports = make_exports(investigator=users["investigator"], requester=users["investigator"])
+    world.queries = {s: make_queries(world.main[s], coordinator=users["coordinator"], owner=owners[s]) for s in SITES}
+    world.signoff = {s: make_signoff(sites[s], coordinator=users["coordinator"]) for s in SITES}  # sign-off
     return world
 
 
@@ -240,6 +244,85 @@ def make_exports(*, investigator, requester) -> dict[str, Any]:
         "refusable": request(ExportRequest.Status.REQUESTED),
         "ready": request(ExportRequest.Status.READY, expires_at=timezone.now() + day, **done),
         "expired": request(ExportRequest.Status.READY, expires_at=timezone.now() - day, **done),
+    }
+
+
+# --- Queries (the Data Resolution Workflow) -----------------------------------------------------------------
+
+
+# --- sign-off and source verification (issue #10 item 5) ---
+
+
+def make_signoff(site: Site, *, coordinator) -> dict[str, Any]:
+    """Per site: a complete case its site PI may sign ("signable"), a signed case ("signed") and two SDV marks on
+    the signed case's patient, one read and one removed by the cells."""
+    from apps.accounts.models import Role
+    from apps.quality import signoff
+    from apps.quality.models import SourceVerification
+    from tests.apps.quality.signoff_support import complete_case
+    from tests.factories import PASSWORD, user_with_role
+
+    signer = user_with_role(Role.SITE_PI, site, username=f"matrix_pi_{site.code.lower()}")
+    signable = complete_case(site).patient
+    signed = complete_case(site).patient
+    signoff.case_sign(patient=signed, user=signer, password=PASSWORD, channel=AuditChannel.SEED)
+
+    def mark(name: str) -> SourceVerification:
+        return SourceVerification.objects.create(
+            site=site,
+            patient=signed,
+            record_type="patient",
+            record_id=signed.pk,
+            field=name,
+            verified_by=coordinator,
+            verified_at=timezone.now(),
+        )
+
+    return {"signable": signable, "signed": signed, "read_mark": mark("tumour_type"), "removable_mark": mark("sex")}
+
+
+def make_queries(case: Case, *, coordinator, owner) -> dict[str, Any]:
+    """Data queries on a site's main case, one per state a step needs: open (answered and commented on by the
+    cells), answered (closed), closed (re-opened), one kept for coordinators, and one whose ``value_seen`` is the
+    patient's date of birth (as a rule on that field would keep it: no coordinator may ever read it)."""
+    from apps.quality import services as queries
+    from apps.quality.models import DataQuery
+
+    episode = case.episode
+
+    def raised(message: str, **extra) -> Any:
+        return queries.query_raise(
+            user=coordinator,
+            record_type="episode",
+            record_id=episode.pk,
+            field="ecog_at_rechallenge",
+            message=message,
+            channel=AuditChannel.SEED,
+            **extra,
+        )
+
+    answered = raised("Matrix query waiting for the coordinator")
+    queries.query_answer(query=answered, user=owner, text="Checked", channel=AuditChannel.SEED)
+    closed = raised("Matrix query closed")
+    queries.query_close(query=closed, user=coordinator, channel=AuditChannel.SEED)
+    patient = case.patient
+    identifier = DataQuery.objects.create(
+        rule_id="required_missing",
+        site_id=patient.site_id,
+        patient=patient,
+        record_type="patient",
+        record_id=patient.pk,
+        field="date_of_birth",
+        message="Matrix query on the date of birth",
+        value_seen=patient.date_of_birth.isoformat(),
+        opened_at=timezone.now(),
+    )
+    return {
+        "open": raised("Matrix query waiting for the site"),
+        "answered": answered,
+        "closed": closed,
+        "hidden": raised("Matrix query for coordinators only", coordinators_only=True),
+        "identifier": identifier,
     }
 
 

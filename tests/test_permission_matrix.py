@@ -167,6 +167,24 @@ OTHER_API = {
 }
 #: Downloading a bundle whose link has expired.
 EXPORT_EXPIRED = expect(401, 403, 403, 410)
+
+# --- queries (the Data Resolution Workflow): API rows ---
+# Center staff list and read their sites' queries and answer them; coordinators and administrators read every
+# query, raise, close and re-open; everyone who sees a query comments. The role is judged first (403), then the
+# query's reach (404). Investigators reach no query.
+QUERIES = "/api/v1/queries/"
+QUERY = "/api/v1/queries/{id}/"
+OTHER_API |= {
+    ("GET", QUERIES): expect(401, 200, 200, 403),
+    ("POST", QUERIES): expect(401, 403, 201, 403),  # raising: coordinators and administrators only
+    ("GET", QUERY): expect(401, (200, 404), 200, 404),
+    ("POST", QUERY + "answer/"): expect(401, (200, 404), 403, 403),  # the site's staff only
+    ("POST", QUERY + "close/"): expect(401, 403, 200, 403),
+    ("POST", QUERY + "reopen/"): expect(401, 403, 200, 403),
+    ("POST", QUERY + "comment/"): expect(401, (200, 404), 200, 404),
+}
+#: A query of site A kept for coordinators: out of center staff's reach.
+QUERY_HIDDEN = expect(401, 404, 200, 404)
 #: Enrolling the episode the world enrolled already.
 ENROLL_AGAIN = expect(401, (409, 404), 409, 404)
 
@@ -218,6 +236,22 @@ PAGE_GET: dict[str, dict[str, PerSite]] = {
 #: The download page of a bundle whose link has expired.
 EXPORT_PAGE_EXPIRED = expect(LOGIN, 403, 403, 410)
 
+# --- export projects and their members (issue #12: coordinators create projects, add/remove investigators) ---
+PAGE_GET |= {
+    "exports:project-create": expect(LOGIN, 403, 200, 403),
+    "exports:project-members": expect(LOGIN, 403, 200, 403),
+}
+# --- end of the export projects' page rows ---
+
+# --- queries (the Data Resolution Workflow): page rows ---
+QUERY_STEPS = ("quality:query-answer", "quality:query-close", "quality:query-reopen", "quality:query-comment")
+PAGE_GET |= {
+    "quality:query-list": expect(LOGIN, 200, 200, 403),
+    "quality:query-detail": expect(LOGIN, (200, 404), 200, 403),
+    "quality:query-raise": expect(LOGIN, 403, 200, 403),  # coordinators and administrators, on any record
+    **{name: expect(LOGIN, 405, 405, 405) for name in QUERY_STEPS},  # POST only
+}
+
 # Pages that take no POST of clinical data: read-only, or the sign-in flow (tested in accounts).
 READ_ONLY_PAGES = frozenset(
     {
@@ -245,6 +279,55 @@ READ_ONLY_PAGES = frozenset(
         "exports:request-download",
     }
 )
+READ_ONLY_PAGES |= {"quality:query-list", "quality:query-detail"}  # queries
+
+# --- dashboard (data quality figures per site, and the records behind each): page rows ---
+PAGE_GET |= {
+    "quality:dashboard": expect(LOGIN, 200, 200, 403),
+    # every figure's records (all the user's sites); ``?site=`` naming site B is 404 for site-A staff (below)
+    "quality:drilldown": expect(LOGIN, 200, 200, 403),
+}
+READ_ONLY_PAGES |= {"quality:dashboard", "quality:drilldown"}
+DRILLDOWN_OF_SITE = expect(LOGIN, (200, 404), 200, 403)
+
+
+def _drilldown_metrics() -> list[str]:
+    from apps.quality.dashboard import DRILLDOWNS
+
+    return list(DRILLDOWNS)
+
+
+def _drilldown_site_cells(world: World) -> list[Cell]:
+    """Each figure's records at one site: ``?site=`` of site A, then of site B (404 for site-A staff); the patients
+    of the named site are listed for whoever may read them."""
+    cells = []
+    for site in SITES:
+        code = world.sites[site].code
+        registry_id = world.main[site].patient.registry_id
+
+        def check(role: str, outcome: Outcome, registry_id=registry_id) -> list[str]:
+            if outcome.status != 200 or registry_id in outcome.body:
+                return []
+            return [f"{registry_id} missing from its site's patients"]
+
+        for metric in _drilldown_metrics():
+            url = f"{reverse('quality:drilldown', args=[metric])}?{urlencode({'site': code})}"
+            cells.append(
+                Cell(
+                    "page",
+                    "GET",
+                    "quality:drilldown?site=",
+                    site,
+                    DRILLDOWN_OF_SITE,
+                    url=url,
+                    target=metric,
+                    check=check if metric == "patients" else None,
+                )
+            )
+    return cells
+
+
+# --- end of the dashboard's rows ---
 
 # Pages, POST with a valid body, by URL name.
 PAGE_POST: dict[str, dict[str, PerSite]] = {
@@ -264,6 +347,64 @@ PAGE_POST: dict[str, dict[str, PerSite]] = {
     "validation:run-create": expect(LOGIN, 403, 302, 403),  # run now: coordinators and administrators only
     "exports:request-create": expect(LOGIN, 403, 403, 302),
     "exports:request-decide": expect(LOGIN, 403, 302, 403),
+}
+# --- queries (the Data Resolution Workflow): page writes ---
+PAGE_POST |= {
+    "quality:query-raise": expect(LOGIN, 403, 302, 403),
+    "quality:query-answer": expect(LOGIN, (302, 404), 403, 403),  # the site's staff only
+    "quality:query-close": expect(LOGIN, 403, 302, 403),
+    "quality:query-reopen": expect(LOGIN, 403, 302, 403),
+    "quality:query-comment": expect(LOGIN, (302, 404), 302, 403),
+}
+# --- export projects and their members (issue #12): page writes; a fresh investigator is added per role ---
+PAGE_POST |= {
+    "exports:project-create": expect(LOGIN, 403, 302, 403),
+    "exports:project-members": expect(LOGIN, 403, 302, 403),
+}
+# --- end of the export projects' page writes ---
+
+# --- sign-off and source verification (issue #10 item 5): rows ---
+# Only the site PI of the patient's site signs (data entry of that site: 403; registry-wide roles: 403); only
+# coordinators and administrators unlock and mark records source-data-verified. Within reach the role is judged
+# (403); out of reach 404. Cases: the world's "signable" (complete) and "signed" case per site (``make_signoff``).
+CASE_STATUS = "/api/v1/patients/{registry_id}/case-status/"
+CASE_SIGN = "/api/v1/patients/{registry_id}/sign/"
+CASE_UNLOCK = "/api/v1/patients/{registry_id}/unlock/"
+SDV_LIST = "/api/v1/source-verifications/"
+SDV_MARK = "/api/v1/source-verifications/{id}/"
+
+
+def site_pi_only(anonymous: Expected, pi_a: PerSite, entry_a: PerSite, registry_wide: Expected, investigator: Expected):
+    """Expectations of a step only the site PI of the patient's site takes."""
+    return {
+        "anonymous": anonymous,
+        "data_entry_a": entry_a,
+        "site_pi_a": pi_a,
+        "coordinator": registry_wide,
+        "admin": registry_wide,
+        "investigator": investigator,
+    }
+
+
+OTHER_API |= {
+    ("GET", CASE_STATUS): expect(401, (200, 404), 200, 404),
+    ("POST", CASE_SIGN): site_pi_only(401, (200, 404), (403, 404), 403, 404),
+    ("POST", CASE_UNLOCK): expect(401, (403, 404), 200, 404),
+    ("GET", SDV_LIST): expect(401, 200, 200, 403),
+    ("POST", SDV_LIST): expect(401, 403, 201, 403),
+    ("GET", SDV_MARK): expect(401, (200, 404), 200, 404),
+    ("DELETE", SDV_MARK): expect(401, 403, 204, 403),
+}
+PAGE_GET |= {
+    # The main case is not complete: the site PI reads why it cannot be signed yet (200).
+    "quality:case-sign": site_pi_only(LOGIN, (200, 404), (403, 404), 403, 403),
+    "quality:case-unlock": expect(LOGIN, (403, 404), 200, 403),
+    "quality:case-verify": expect(LOGIN, (403, 404), 200, 403),
+}
+PAGE_POST |= {
+    "quality:case-sign": site_pi_only(LOGIN, (302, 404), (403, 404), 403, 403),
+    "quality:case-unlock": expect(LOGIN, (403, 404), 302, 403),
+    "quality:case-verify": expect(LOGIN, (403, 404), 302, 403),
 }
 
 ADMIN_PAGES = {
@@ -771,6 +912,10 @@ def _other_api_cells(world: World, method: str, template: str) -> list[Cell]:
         ]
     if template.startswith(EXPORTS):
         return _export_api_cells(world, method, template, table)
+    if template.startswith(QUERIES):
+        return _query_api_cells(world, method, template, table)
+    if template in (CASE_STATUS, CASE_SIGN, CASE_UNLOCK) or template.startswith(SDV_LIST):
+        return _signoff_api_cells(world, method, template, table)
     return [Cell("api", method, template, NO_SITE, table, url=template)]
 
 
@@ -812,6 +957,159 @@ def _export_api_cells(world: World, method: str, template: str, table) -> list[C
     return [Cell(**base, expectation=table, url=f"{EXPORTS}{exports['ready'].pk}/", target="ready export")]
 
 
+# --- queries (the Data Resolution Workflow): API cells ---
+
+
+def _query_list_check(world: World) -> Callable[[str, Outcome], list[str]]:
+    """Center staff list site A's queries only, never one kept for coordinators; registry-wide roles both sites'."""
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        rows = outcome.json.get("results") if isinstance(outcome.json, dict) else None
+        if not isinstance(rows, list):
+            return ["a list answered without results"]
+        seen = {row.get("id") for row in rows}
+        problems = []
+        if role in SITE_STAFF:
+            foreign = [row.get("id") for row in rows if row.get("site") != world.sites["A"].code]
+            hidden = [row.get("id") for row in rows if row.get("coordinators_only")]
+            problems += [f"foreign queries listed: {foreign}"] if foreign else []
+            problems += [f"queries kept for coordinators listed: {hidden}"] if hidden else []
+            if world.queries["A"]["open"].pk not in seen:
+                problems.append("own site's open query missing from the list")
+        if role in REGISTRY_WIDE:
+            wanted = {world.queries[site][state].pk for site in SITES for state in ("open", "hidden")}
+            if not wanted <= seen:
+                problems.append("a coordinator's list lacks a site's query")
+        return problems
+
+    return check
+
+
+def _query_api_cells(world: World, method: str, template: str, table) -> list[Cell]:
+    """The list (and filtered by site B's values), raising on each site's episode, and every step on a query of
+    the state it needs: answer and comment an open one, close an answered one, re-open a closed one."""
+    if template == QUERIES and method == "GET":
+        cells = [Cell("api", method, template, NO_SITE, table, url=template, check=_query_list_check(world))]
+        main = world.main["B"]
+        for name, label, value in (
+            ("site", "site code", world.sites["B"].code),
+            ("patient", "registry ID", main.patient.registry_id),
+        ):
+            url = f"{template}?{urlencode({name: value})}"
+            cells.append(
+                Cell(
+                    "api",
+                    method,
+                    f"{template}?{name}=",
+                    "B",
+                    table,
+                    url=url,
+                    target=label,
+                    check=_api_filter_check(label),
+                )
+            )
+        return cells
+    if template == QUERIES:
+        return [
+            Cell(
+                "api",
+                method,
+                template,
+                site,
+                table,
+                url=template,
+                body=lambda role, site=site: {
+                    "record_type": "episode",
+                    "record_id": world.main[site].episode.pk,
+                    "field": "ecog_at_rechallenge",
+                    "message": "permission matrix",
+                },
+                phase=CREATE,
+            )
+            for site in SITES
+        ]
+    step = template.removeprefix(QUERY)
+    state = {"close/": "answered", "reopen/": "closed"}.get(step, "open")
+    cells = []
+    for site in SITES:
+        query = world.queries[site][state]
+        base = {"surface": "api", "method": method, "template": template, "site": site, "target": f"{state} query"}
+        url = f"{QUERIES}{query.pk}/{step}"
+        if method == "GET":
+            cells.append(Cell(**base, expectation=table, url=url))
+            continue
+        body = (
+            (lambda role: {"resolution": "resolved"})
+            if step == "close/"
+            else (lambda role: {"text": "permission matrix"})
+        )
+        cells.append(Cell(**base, expectation=table, url=url, body=body, phase=CHANGE))
+    if method == "GET" and template == QUERY:
+        hidden = world.queries["A"]["hidden"]
+        cells.append(
+            Cell(
+                "api", method, template, "A", QUERY_HIDDEN, url=f"{QUERIES}{hidden.pk}/", target="kept for coordinators"
+            )
+        )
+        for site in SITES:  # the value a rule saw in the date of birth: for its own site's eyes only
+            seen = world.queries[site]["identifier"]
+            cells.append(
+                Cell("api", method, template, site, table, url=f"{QUERIES}{seen.pk}/", target="date of birth seen")
+            )
+    return cells
+
+
+# --- sign-off and source verification (issue #10 item 5): API cells ---
+
+
+def _signoff_api_cells(world: World, method: str, template: str, table) -> list[Cell]:
+    """Per site: the main case's status; signing the complete case (the password of the signer); unlocking the
+    signed case; the marks listed, read and removed (those of the signed case); a new mark on the complete case."""
+    from tests.factories import PASSWORD
+
+    cells = []
+    for site in SITES:
+        own = world.signoff[site]
+        base = {"surface": "api", "method": method, "template": template, "site": site, "expectation": table}
+        if template == CASE_STATUS:
+            cells.append(Cell(**base, url=f"/api/v1/patients/{world.main[site].patient.registry_id}/case-status/"))
+        elif template == CASE_SIGN:
+            url = f"/api/v1/patients/{own['signable'].registry_id}/sign/"
+            cells.append(Cell(**base, url=url, body=lambda role: {"password": PASSWORD}, phase=CHANGE))
+        elif template == CASE_UNLOCK:
+            url = f"/api/v1/patients/{own['signed'].registry_id}/unlock/"
+            cells.append(Cell(**base, url=url, body=lambda role: {"reason": "permission matrix"}, phase=CHANGE))
+        elif template == SDV_LIST and method == "GET":
+            if site == "A":
+                cells.append(Cell(**{**base, "site": NO_SITE}, url=template, check=_sdv_list_check(world)))
+        elif template == SDV_LIST:
+            body = {"record_type": "patient", "record_id": own["signable"].pk, "field": "year_of_birth"}
+            cells.append(Cell(**base, url=template, body=lambda role, body=body: body, phase=CREATE))
+        elif method == "GET":
+            cells.append(Cell(**base, url=f"{SDV_LIST}{own['read_mark'].pk}/"))
+        else:
+            cells.append(Cell(**base, url=f"{SDV_LIST}{own['removable_mark'].pk}/", phase=DELETE))
+    return cells
+
+
+def _sdv_list_check(world: World) -> Callable[[str, Outcome], list[str]]:
+    """Center staff list site A's marks only; registry-wide roles both sites'."""
+
+    def check(role: str, outcome: Outcome) -> list[str]:
+        if outcome.status != 200:
+            return []
+        rows = outcome.json.get("results") if isinstance(outcome.json, dict) else None
+        if not isinstance(rows, list):
+            return ["a list answered without results"]
+        seen = {row.get("site") for row in rows}
+        wanted = {world.sites["A"].code} if role in SITE_STAFF else {world.sites[site].code for site in SITES}
+        return [] if seen == wanted else [f"marks of sites {sorted(seen)}, expected {sorted(wanted)}"]
+
+    return check
+
+
 def api_matrix(world: World) -> Matrix:
     """One cell per schema operation and site; an operation without a row in the tables is unmapped."""
     matrix = Matrix()
@@ -847,10 +1145,17 @@ PK_TARGET = {
     "imports:job-errors": "import_job",
     "validation:run-detail": "validation_run",
     "exports:project-detail": "export_project",
+    "exports:project-members": "export_project",  # export projects (issue #12)
     "exports:request-create": "export_project",
     "exports:request-detail": "export_request",
     "exports:request-decide": "export_request",
     "exports:request-download": "export_request",
+    # queries: the thread and its steps, each on a query of the state it needs
+    "quality:query-detail": "open_query",
+    "quality:query-answer": "open_query",
+    "quality:query-comment": "open_query",
+    "quality:query-close": "answered_query",
+    "quality:query-reopen": "closed_query",
 }
 
 
@@ -912,7 +1217,15 @@ def fill(pattern: PagePattern, world: World, site: str) -> list[tuple[str, dict[
             return [("export project", {"pk": world.exports["project"].pk})]
         if target == "export_request":
             return [("ready export", {"pk": world.exports["ready"].pk})]
+        if target and target.endswith("_query"):  # queries
+            state = target.removesuffix("_query")
+            filled = [(f"{state} query", {"pk": world.queries[site][state].pk})]
+            if pattern.name == "quality:query-detail":
+                filled.append(("date of birth seen", {"pk": world.queries[site]["identifier"].pk}))
+            return filled
         return f"no PK_TARGET for <pk> of {pattern.name}"
+    if params == {"metric"}:  # dashboard: every figure's records, at every site the user reads
+        return [(metric, {"metric": metric}) for metric in _drilldown_metrics()] if site == "A" else []
     if params == {"pk", "population", "name"}:
         run = validation_run_of(world)
         return [
@@ -951,6 +1264,8 @@ def _page_list_check(world: World, name: str) -> Callable[[str, Outcome], list[s
     shown = {
         "clinical:patient-list": lambda site: world.main[site].patient.registry_id,
         "imports:index": lambda site: world.import_jobs[site].get_absolute_url(),
+        "quality:query-list": lambda site: f'href="/quality/queries/{world.queries[site]["open"].pk}/"',  # queries
+        "quality:dashboard": lambda site: f'data-site="{world.sites[site].code}"',  # dashboard: a row per site
     }.get(name)
     if shown is None:
         return None
@@ -1065,10 +1380,57 @@ def _post_cells(world: World, name: str) -> list[Cell]:
         elif name == "exports:request-create":
             if site == "A":  # exports belong to no site
                 add(NO_SITE, reverse(name, args=[world.exports["project"].pk]), lambda role: EXPORT_BODY)
+        elif name == "exports:project-create":  # export projects (issue #12)
+            if site == "A":
+                add(
+                    NO_SITE,
+                    reverse(name),
+                    lambda role: {"title": f"Matrix {role}", "approval_reference": "IRB-M", "k": "5"},
+                )
+        elif name == "exports:project-members":  # export projects (issue #12): each role adds a new investigator
+            if site == "A":
+
+                def member_body(role):
+                    from apps.accounts.models import Role
+                    from tests.factories import user_with_role
+
+                    return {"member": str(user_with_role(Role.INVESTIGATOR).pk)}
+
+                add(NO_SITE, reverse(name, args=[world.exports["project"].pk]), member_body, phase=CHANGE)
         elif name == "exports:request-decide":
             if site == "A":
                 waiting = world.exports["waiting"]
                 add(NO_SITE, reverse(name, args=[waiting.pk]), lambda role: {"decision": "approve"}, phase=CHANGE)
+        elif name == "quality:query-raise":  # queries: a question on each record of the site's main case
+            for slug, model in model_slugs().items():
+                record = main.records[model]
+                add(
+                    site,
+                    reverse(name, args=[slug, record.pk]),
+                    lambda role: {"message": "permission matrix"},
+                    target=slug,
+                )
+        elif name in QUERY_STEPS:  # queries: each step on a query of the state it needs
+            state = PK_TARGET[name].removesuffix("_query")
+            body = (
+                (lambda role: {"resolution": "resolved"})
+                if name == "quality:query-close"
+                else (lambda role: {"text": "permission matrix"})
+            )
+            add(site, reverse(name, args=[world.queries[site][state].pk]), body, target=f"{state} query", phase=CHANGE)
+        elif name in ("quality:case-sign", "quality:case-unlock", "quality:case-verify"):  # sign-off
+            from registry.quality.case_status import DEFAULT_SIGNATURE_MEANING
+            from tests.factories import PASSWORD
+
+            own = world.signoff[site]
+            if name == "quality:case-sign":
+                body = {"password": PASSWORD, "meaning": DEFAULT_SIGNATURE_MEANING}
+                add(site, reverse(name, args=[own["signable"].registry_id]), lambda role, body=body: body)
+            elif name == "quality:case-unlock":
+                add(site, reverse(name, args=[own["signed"].registry_id]), lambda role: {"reason": "matrix"})
+            else:
+                key = f"patient:{own['signable'].pk}:consent_status"
+                add(site, reverse(name, args=[own["signable"].registry_id]), lambda role, key=key: {"mark": key})
         elif name == "assessments:blinding":
             if site == "A":
                 # Blinding is on in the world: the unchecked box switches it off.
@@ -1115,6 +1477,8 @@ def page_matrix(world: World) -> Matrix:
                 )
             )
             matrix.cells += _page_filter_cells(world, name)
+        if name == "quality:drilldown":  # dashboard: each figure's records at a named site
+            matrix.cells += _drilldown_site_cells(world)
         if name == "exports:request-download":
             url = reverse(name, args=[world.exports["expired"].pk])
             matrix.cells.append(Cell("page", "GET", name, NO_SITE, EXPORT_PAGE_EXPIRED, url=url, target="expired"))

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.accounts.selectors import access_for_user, site_closed_message
 from apps.clinical.models import RechallengeEpisode
+from apps.clinical.services import case_open_check
 from apps.core.audit import audit_write
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditAction, AuditChannel, AuditEntry
@@ -275,12 +276,14 @@ def episode_enroll(
     the inputs the user confirmed (``EnrollmentPreview.digest``): if the recorded data changed since,
     nothing is stored.
     """
-    episodes = RechallengeEpisode.objects.select_for_update(of=("self",)).select_related("patient__site")
+    # The patient's row is locked too: their case's signature is read as committed (a signed case is not enrolled).
+    episodes = RechallengeEpisode.objects.select_for_update(of=("self", "patient")).select_related("patient__site")
     locked = episodes.get(pk=episode.pk)
     if not access_for_user(user).can_write_site(locked.patient.site_id) and user is not None:
         raise ApplicationError("You cannot enroll episodes of this site.", status=403)
     if not locked.patient.site.active:
         raise ApplicationError(site_closed_message(locked.patient.site.code), status=409)
+    case_open_check(locked.patient)
     if locked.enrolled_at is not None:
         raise ApplicationError("This episode is already enrolled; its assessment is locked.", status=409)
     is_retrospective = bool(episode_outcome_data(episode=locked))

@@ -2,7 +2,8 @@
 
 Superusers may register patients here (the admin shows them every identifier anyway; everywhere else
 only a site's staff register its patients). A patient's site is read-only here: it changes only by
-a transfer, from the patient's page or the API; an enrolled episode's patient is read-only too.
+a transfer, from the patient's page or the API; an enrolled episode's patient is read-only too. A record of a
+signed case is refused (the form says why) until a coordinator unlocks the case.
 """
 
 from django import forms
@@ -11,6 +12,7 @@ from django.core.exceptions import ValidationError
 
 from apps.core.errors import ApplicationError
 from apps.core.forms import NulCheckedForm
+from apps.core.records import record_type_for
 
 from . import services
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
@@ -34,7 +36,26 @@ class AuditedAdminForm(NulCheckedForm, forms.ModelForm):
         )
         if was_complete and self.has_changed() and not cleaned.get("audit_reason", "").strip():
             self.add_error("audit_reason", "A reason is required to change a record that is marked complete.")
+        if self.has_changed() or self.instance.pk is None:
+            for patient in self._cases_written(cleaned):
+                if patient.signed_at is not None:
+                    self.add_error(None, services.case_signed_message(patient))
         return cleaned
+
+    def _cases_written(self, cleaned: dict) -> list[Patient]:
+        """The patients whose case this form writes (the record's own, and the one it moves into), as stored now:
+        a signed case refuses the change here, with the services' message (the services refuse it again)."""
+        record_type = record_type_for(type(self.instance))
+        ids = {record_type.patient_id_of(self.instance)} if self.instance.pk is not None else set()
+        parent = cleaned.get(record_type.parent_field)
+        if isinstance(parent, Patient):
+            ids.add(parent.pk)
+        elif isinstance(parent, RechallengeEpisode):
+            ids.add(parent.patient_id)
+        ids.discard(None)
+        if not ids:
+            return []
+        return list(Patient.objects.filter(pk__in=ids, signed_at__isnull=False).select_related("signed_by"))
 
 
 class AuditedModelAdmin(admin.ModelAdmin):

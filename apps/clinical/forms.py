@@ -8,16 +8,21 @@ optimistic-locking ``version`` the user loaded.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models as db_models
 from django.db.models import Model
+from django.utils.html import format_html
 
 from apps.accounts.models import Site
 from apps.accounts.selectors import Access, registration_sites_for_user
 from apps.core.forms import NulCheckedForm
+from registry import vocabularies as v
 from registry.crf import HIDDEN_FROM_COORDINATORS, TIED_TO_HIDDEN
+from registry.quality import REQUIRED_FIELDS, Required
 
 from .models import (
     PRECISION_SUFFIX,
@@ -34,6 +39,34 @@ from .selectors import patient_episodes
 
 #: Form fields that feed the audit trail and the locking check rather than the record.
 AUDIT_FIELDS = frozenset({"reason", "version"})
+#: The select beside a required field that answers it with a missing-data code: ``<field>__missing``.
+MISSING_SUFFIX = "__missing"
+#: A field whose own choices include "Unknown" (Yes / No / Unknown) answers it with that code.
+UNKNOWN_ANSWER = "unknown"
+#: The mark of a required field; the form's legend explains it.
+REQUIRED_MARK = '<abbr class="required-mark" title="required" aria-label="required">*</abbr>'
+
+
+@dataclass(frozen=True)
+class FormCell:
+    """One field of the form's layout: the field, whether it is required (and when), and the select
+    that answers it with a missing-data code instead (None where the form offers none)."""
+
+    field: forms.BoundField
+    required: bool = False
+    #: When a conditionally required field is required ("when the course stopped"); "" if always.
+    condition: str = ""
+    missing: forms.BoundField | None = None
+
+    def label_tag(self) -> str:
+        """The field's label, with the required mark (and its condition) inside it, so it is read with it."""
+        if not self.required:
+            return self.field.label_tag()
+        condition = format_html(' <span class="required-when">(required {})</span>', self.condition)
+        contents = format_html("{} " + REQUIRED_MARK + "{}", self.field.label, condition if self.condition else "")
+        # Django adds its ":" only after a label not ending in punctuation ("irAEs during ICI-1?"); so here.
+        suffix = "" if str(self.field.label)[-1:] in ":?.!" else None
+        return self.field.label_tag(contents=contents, label_suffix=suffix)
 
 
 def entry_fields(model: type[Model], *, skip: tuple[str, ...] = ()) -> list[str]:
@@ -57,8 +90,19 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
         error_messages={"required": "The form came without the record's version: reload the page and try again."},
     )
 
+    #: Yes / No / Unknown facts answered on purpose (``YesNoUnknownField``): an unticked checkbox or a
+    #: preselected "Unknown" would record an answer nobody gave.
+    YES_NO_UNKNOWN: tuple[str, ...] = ()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in self.YES_NO_UNKNOWN:
+            model_field = self._meta.model._meta.get_field(name)
+            self.fields[name] = YesNoUnknownField(
+                label=self.fields[name].label, help_text=model_field.help_text, required=True
+            )
+            if self.instance.pk is not None and getattr(self.instance, name) is None:
+                self.initial[name] = "unknown"  # a stored record's "unknown" is an answer, not a blank
         model_fields = {f.name: f for f in self._meta.model._meta.concrete_fields}
         #: Fields with a model default may be left out of a POST: they keep their current (or default) value.
         self.fallbacks: dict[str, Any] = {}
@@ -73,14 +117,121 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
         if self.instance.pk is not None:  # editing: the version the user loaded guards against lost updates
             self.initial.setdefault("version", self.instance.version)
             self.fields["version"].required = True
+        self._offer_missing_answers()
         # The reason and the hidden version close the form, after the record's own fields.
         self.order_fields([name for name in self.fields if name not in AUDIT_FIELDS])
+
+    # --- required fields and missing-data answers ------------------------------------------------------
+
+    def registry_required(self) -> dict[str, Required]:
+        """The fields of this form the registry requires answered (``REQUIRED_FIELDS``), by name."""
+        model = self._meta.model
+        if not issubclass(model, CaseRecord):
+            return {}
+        return {item.field: item for item in REQUIRED_FIELDS.get(model.crf_record(), ()) if item.field in self.fields}
+
+    def answers_unknown_itself(self, name: str) -> bool:
+        """Whether the field's own choices say "Unknown" (then that choice is the missing-data code)."""
+        return isinstance(self.fields[name], YesNoUnknownField)
+
+    def _offer_missing_answers(self) -> None:
+        """Beside each field the registry requires: "or: not done / unknown / not applicable", stored as
+        the record's missing-data answer for it (``missing_answers``), and placed after the field."""
+        stored = (self.instance.missing_answers or {}) if isinstance(self.instance, CaseRecord) else {}
+        order: list[str] = []
+        required = self.registry_required()
+        for name in list(self.fields):
+            order.append(name)
+            base = name.removesuffix(PRECISION_SUFFIX)
+            if base != name and base in required:  # after a date's precision, where there is one
+                order.append(f"{base}{MISSING_SUFFIX}")
+            if name not in required:
+                continue
+            field = self.fields[name]
+            if self.answers_unknown_itself(name):
+                if stored.get(name) == UNKNOWN_ANSWER and self.instance.pk is not None:
+                    self.initial[name] = UNKNOWN_ANSWER
+                continue
+            if isinstance(field, forms.NullBooleanField):
+                # Its blank reads "—", not "Unknown": unknown is answered with the missing-data code beside it.
+                field.widget.choices = [("unknown", "—"), ("true", "Yes"), ("false", "No")]
+            self.fields[f"{name}{MISSING_SUFFIX}"] = forms.ChoiceField(
+                label="or",
+                required=False,
+                choices=[("", "—"), *((code, label.lower()) for code, label in v.MISSING_DATA_CODES.choices())],
+                initial=stored.get(name, ""),
+                widget=forms.Select(
+                    attrs={
+                        "class": "missing-answer",
+                        "aria-label": f"{field.label}: or answer not done, unknown or not applicable",
+                    }
+                ),
+            )
+            if f"{name}{PRECISION_SUFFIX}" not in self.fields:
+                order.append(f"{name}{MISSING_SUFFIX}")
+        self.order_fields(order)
+
+    def _clean_missing_answers(self, cleaned: dict[str, Any]) -> None:
+        """Gather the selects into ``missing_answers`` (codes of fields this form does not show are kept)."""
+        required = self.registry_required()
+        stored = dict(self.instance.missing_answers or {}) if isinstance(self.instance, CaseRecord) else {}
+        answers = {name: code for name, code in stored.items() if name not in required}
+        for name in required:
+            code = cleaned.pop(f"{name}{MISSING_SUFFIX}", "")
+            if self.answers_unknown_itself(name) and self.data.get(self.add_prefix(name)) == UNKNOWN_ANSWER:
+                code = UNKNOWN_ANSWER
+            if code:
+                answers[name] = code
+        cleaned["missing_answers"] = answers
+        if isinstance(self.instance, CaseRecord):
+            self.instance.missing_answers = answers  # validated with the record (a code beside a value)
+
+    def required_marks(self) -> dict[str, str]:
+        """Fields marked required before anyone saves, each with the condition it is required under
+        ("" for always): those the database needs filled, and the registry's ``REQUIRED_FIELDS``."""
+        model_fields = {f.name: f for f in self._meta.model._meta.concrete_fields}
+        marks: dict[str, str] = {}
+        for name, field in self.fields.items():
+            model_field = model_fields.get(name)
+            if (
+                model_field is not None
+                and model_field.editable
+                and name not in AUDIT_FIELDS
+                and not model_field.blank
+                and not name.endswith(PRECISION_SUFFIX)
+                and not isinstance(model_field, db_models.BooleanField)
+                and not field.disabled
+            ):
+                marks[name] = ""
+        for name, item in self.registry_required().items():
+            marks.setdefault(name, item.condition)
+        return marks
+
+    @property
+    def layout(self) -> list[list[FormCell]]:
+        """:attr:`rows` with each field's required mark and its missing-data select."""
+        marks = self.required_marks()
+        return [
+            [
+                FormCell(
+                    field=bound,
+                    required=bound.name in marks,
+                    condition=marks.get(bound.name, ""),
+                    missing=self[f"{bound.name}{MISSING_SUFFIX}"]
+                    if f"{bound.name}{MISSING_SUFFIX}" in self.fields
+                    else None,
+                )
+                for bound in row
+            ]
+            for row in self.rows
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for name, fallback in self.fallbacks.items():
             if name in cleaned and cleaned[name] in (None, ""):
                 cleaned[name] = fallback
+        self._clean_missing_answers(cleaned)
         return cleaned
 
     def _post_clean(self) -> None:
@@ -104,6 +255,8 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
         """Visible fields grouped for layout: a date and its month-precision companion share a row."""
         rows: list[list[forms.BoundField]] = []
         for bound in self.visible_fields():
+            if bound.name.endswith(MISSING_SUFFIX):  # shown beside its field (``layout``)
+                continue
             qualified = bound.name.removesuffix(PRECISION_SUFFIX)
             if qualified != bound.name and rows and rows[-1][0].name == qualified:
                 rows[-1].append(bound)
@@ -208,13 +361,6 @@ class AdverseEventForm(RecordForm):
 
     def __init__(self, *args: Any, episodes=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in self.YES_NO_UNKNOWN:
-            model_field = AdverseEvent._meta.get_field(name)
-            self.fields[name] = YesNoUnknownField(
-                label=self.fields[name].label, help_text=model_field.help_text, required=True
-            )
-            if self.instance.pk is not None and getattr(self.instance, name) is None:
-                self.initial[name] = "unknown"  # a stored record's "unknown" is an answer, not a blank
         field = self.fields["episode"]
         field.empty_label = "Initial ICI course (ICI-1)"
         field.queryset = episodes if episodes is not None else RechallengeEpisode.objects.none()

@@ -17,11 +17,13 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import DEFERRED, F, OuterRef, Q, Subquery
+from django.db.models import DEFERRED, F, Max, Min, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from apps.core.models import ClinicalRecord
+from apps.core.records import record_type_for
 from registry import rules
 from registry import vocabularies as v
 from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision, PartialDate
@@ -123,9 +125,33 @@ class CaseRecord(ClinicalRecord):
         return errors
 
     def apply_storage_rules(self, exclude: set[str] | frozenset[str] = frozenset()) -> None:
-        """Put entered values in the form they are stored in (dates, and a record's own rules);
-        fields in ``exclude`` (not being validated) keep their value."""
+        """Put entered values in the form they are stored in (dates, missing-data answers without the
+        cleared ones, and a record's own rules); fields in ``exclude`` (not being validated) keep their value."""
         self.apply_mid_month_rule()
+        if self.missing_answers is None:
+            self.missing_answers = {}
+        self.missing_answers = rules.clean_missing_answers(self.missing_answers)
+
+    @classmethod
+    def crf_record(cls) -> str:
+        """The record's name in ``registry.crf`` / ``registry.quality`` (``follow_up``)."""
+        return record_type_for(cls).crf_name
+
+    def label_of(self, name: str) -> str:
+        """A field's label as messages start with it ("Date of follow-up")."""
+        return capfirst(str(self._meta.get_field(name).verbose_name))
+
+    def missing_answer_errors(self) -> dict[str, str]:
+        """Codes for undeclared fields, unknown codes, and a code beside a value (``registry.rules``)."""
+        values = {field.name: getattr(self, field.attname) for field in self._meta.concrete_fields}
+        return rules.missing_answer_errors(
+            record=self.crf_record(), values=values, missing_answers=self.missing_answers
+        )
+
+    def changed_or_new(self, *names: str) -> bool:
+        """Whether the record is new or any of ``names`` differs from its stored value: a rule across
+        records that held when the stored values were saved needs no second read."""
+        return not self.holds_stored(names)
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -175,6 +201,11 @@ class CaseRecord(ClinicalRecord):
         skip = set(exclude or ()) | set(errors)
         for name, message in self.future_date_errors(skip).items():
             errors[name] = [message]
+        # Checked whether or not a form offers the JSON field itself (the web form fills it from its
+        # "or: not done / unknown / not applicable" selects); a message about a field left out is not given.
+        for name, message in self.missing_answer_errors().items():
+            if name == rules.MISSING_ANSWERS or (name not in skip and name not in errors):
+                errors.setdefault(name, []).append(message)
         if errors:
             raise ValidationError(errors)
 
@@ -373,8 +404,28 @@ class InitialCourse(CaseRecord):
                 field="iraes_during_course", answer=self.iraes_during_course, has_iraes=recorded, course="ICI-1"
             )
         )
+        if "stop_date" not in errors:
+            errors.update(self.date_order_errors())
         if errors:
             raise ValidationError(errors)
+
+    def date_order_errors(self) -> dict[str, str]:
+        """``date_order`` seen from ICI-1: its stop moved past the start of a rechallenge already recorded
+        (a new course has none; an unchanged stop was checked when the rechallenge was saved)."""
+        if self.pk is None or self.stop_date is None or not self.changed_or_new("stop_date"):
+            return {}
+        first = (
+            RechallengeEpisode.objects.filter(patient_id=self.patient_id)
+            .order_by("start_date")
+            .values_list("sequence_number", "start_date")
+            .first()
+        )
+        if first is None:
+            return {}
+        number, start = first
+        return rules.not_after_errors(
+            field="stop_date", label="ICI-1 stop date", value=self.stop, later=[(f"Rechallenge {number} start", start)]
+        )
 
     def recorded_iraes(self) -> models.QuerySet[AdverseEvent]:
         """The irAEs recorded for ICI-1 (those of the patient without a rechallenge episode)."""
@@ -503,8 +554,43 @@ class RechallengeEpisode(CaseRecord):
                 course="this rechallenge",
             )
         )
+        if "start_date" not in errors:
+            errors.update(self.date_order_errors())
         if errors:
             raise ValidationError(errors)
+
+    #: The dates of an episode's own records that cannot precede its start, and how a message names them.
+    _OWN_RECORD_DATES = (
+        ("first response assessment", "responses", "assessment_date"),
+        ("first follow-up", "follow_ups", "follow_up_date"),
+        ("first irAE onset", "adverse_events", "onset_date"),
+    )
+
+    def date_order_errors(self) -> dict[str, str]:
+        """``date_order`` seen from the rechallenge: its start moved past the dates of its own responses,
+        follow-ups or irAEs (a new episode has none; an unchanged start was checked as each was saved)."""
+        if self.pk is None or self.start_date is None or not self.changed_or_new("start_date"):
+            return {}
+        models_by_relation = {"responses": ResponseAssessment, "follow_ups": FollowUp, "adverse_events": AdverseEvent}
+        earliest = {
+            f"first_{relation}": Subquery(
+                models_by_relation[relation]
+                .objects.filter(episode_id=OuterRef("pk"))
+                .order_by()
+                .values("episode_id")
+                .annotate(first=Min(field))
+                .values("first")[:1]
+            )
+            for _, relation, field in self._OWN_RECORD_DATES
+        }
+        row = RechallengeEpisode.objects.filter(pk=self.pk).values(**earliest).first() or {}
+        later = [
+            (f"The {label} of this rechallenge", row.get(f"first_{relation}"))
+            for label, relation, _ in self._OWN_RECORD_DATES
+        ]
+        return rules.not_after_errors(
+            field="start_date", label="the rechallenge start date", value=self.start_date, later=later
+        )
 
     def get_absolute_url(self) -> str:
         return reverse("clinical:episode-detail", kwargs={"pk": self.pk})
@@ -637,6 +723,15 @@ class AdverseEvent(CaseRecord):
                     during_rechallenge=bool(self.episode_id),
                 )
             )
+        if "onset_date" not in errors and self.patient_id and self.changed_or_new("onset_date"):
+            errors.update(
+                rules.after_death_errors(
+                    field="onset_date",
+                    label=self.label_of("onset_date"),
+                    value=self.onset_date,
+                    death=recorded_death_date(self.patient_id),
+                )
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -697,6 +792,13 @@ class ResponseAssessment(CaseRecord):
             errors = rules.not_before_rechallenge_errors(
                 rechallenge_start=self.episode.start_date, dates={"assessment_date": self.assessment_date}
             )
+            if not errors and self.changed_or_new("assessment_date", "episode"):
+                errors = rules.after_death_errors(
+                    field="assessment_date",
+                    label=self.label_of("assessment_date"),
+                    value=self.assessment_date,
+                    death=recorded_death_date(self.episode.patient_id),
+                )
             if errors:
                 raise ValidationError(errors)
 
@@ -747,5 +849,74 @@ class FollowUp(CaseRecord):
             errors["last_known_alive_date"] = "The last-known-alive date is after the follow-up date."
         if self.rechallenge_stopped_date and not self.rechallenge_stop_reason:
             errors["rechallenge_stop_reason"] = "Give the reason the rechallenge stopped."
+        if self.episode_id and self.changed_or_new("episode", "follow_up_date", "vital_status", "death_date"):
+            for name, message in self.death_order_errors().items():
+                errors.setdefault(name, message)
         if errors:
             raise ValidationError(errors)
+
+    def death_order_errors(self) -> dict[str, str]:
+        """``after_death`` across the patient's records, in one query: this follow-up dated after a death
+        another follow-up records, or the death it records before the patient's other records' dates.
+
+        A follow-up recording the death is itself dated on or after it (the day the death was learnt of),
+        so other follow-ups that record the death are not "after" it.
+        """
+        others = FollowUp.objects.filter(episode__patient_id=OuterRef("pk")).exclude(pk=self.pk)
+
+        def per_patient(queryset, patient: str, aggregate) -> Subquery:
+            return Subquery(queryset.order_by().values(patient).annotate(value=aggregate).values("value")[:1])
+
+        row = (
+            Patient.objects.filter(pk=self.episode.patient_id)
+            .values(
+                death=per_patient(others.filter(death_date__isnull=False), "episode__patient", Min("death_date")),
+                last_follow_up=per_patient(
+                    others.exclude(vital_status="dead"), "episode__patient", Max("follow_up_date")
+                ),
+                last_response=per_patient(
+                    ResponseAssessment.objects.filter(episode__patient_id=OuterRef("pk")),
+                    "episode__patient",
+                    Max("assessment_date"),
+                ),
+                last_irae=per_patient(
+                    AdverseEvent.objects.filter(patient_id=OuterRef("pk")), "patient", Max("onset_date")
+                ),
+            )
+            .first()
+        )
+        if row is None:
+            return {}
+        errors: dict[str, str] = {}
+        if self.vital_status != "dead":
+            errors.update(
+                rules.after_death_errors(
+                    field="follow_up_date",
+                    label=self.label_of("follow_up_date"),
+                    value=self.follow_up_date,
+                    death=row["death"],
+                )
+            )
+        errors.update(
+            rules.death_before_records_errors(
+                death=self.death_date,
+                records=[
+                    ("The patient's last response assessment", row["last_response"]),
+                    ("The patient's last irAE onset", row["last_irae"]),
+                    ("The patient's last other follow-up", row["last_follow_up"]),
+                ],
+            )
+        )
+        return errors
+
+
+def recorded_death_date(patient_id: int | None) -> dt.date | None:
+    """The date of death a follow-up of the patient records (the earliest, should two differ)."""
+    if patient_id is None:
+        return None
+    return (
+        FollowUp.objects.filter(episode__patient_id=patient_id, death_date__isnull=False)
+        .order_by("death_date")
+        .values_list("death_date", flat=True)
+        .first()
+    )

@@ -75,3 +75,39 @@ def patient_panels_for(*, patient: Any, timeline: dict[str, Any], user, can_writ
         }
         for panel in _PATIENT_PANELS
     ]
+
+
+# --- Patient list columns ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatientListColumn:
+    """A column an app above clinical adds to the patient list (the open queries of data quality), sortable.
+
+    ``values(patient_ids=, user=)`` → each listed patient's value, for one page of rows in one query;
+    ``annotation(user=)`` → an expression over the patient row (``OuterRef("pk")``) the whole list is sorted
+    by. Both see only what the user may see (a count must not reveal what is hidden from them).
+    """
+
+    key: str
+    label: str
+    values: Callable[..., dict[int, Any]]
+    annotation: Callable[..., Any]
+    #: The value of a patient absent from ``values``.
+    default: Any = 0
+    #: The list's URL for one row's value (``url(patient)``), or None for plain text.
+    url: Callable[[Any], str] | None = None
+
+
+_LIST_COLUMNS: list[PatientListColumn] = []
+
+
+def patient_list_column_register(column: PatientListColumn) -> None:
+    """Add a column to the patient list (once, however often it is registered)."""
+    if all(known.key != column.key for known in _LIST_COLUMNS):
+        _LIST_COLUMNS.append(column)
+
+
+def patient_list_columns() -> tuple[PatientListColumn, ...]:
+    """The registered columns, in registration order."""
+    return tuple(_LIST_COLUMNS)

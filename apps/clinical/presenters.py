@@ -14,18 +14,32 @@ from typing import Any
 
 from django.db.models import Model
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
 from apps.accounts.selectors import Access
 from apps.core.audit import audit_history
 from apps.core.records import record_type_for
+from registry import vocabularies as v
 from registry.dates import DatePrecision
 
 from .models import PRECISION_SUFFIX, Patient
 
 #: Fields never listed among a record's values on the patient page (bookkeeping, parents, precision).
 _NOT_SHOWN = frozenset(
-    {"id", "version", "is_complete", "created_at", "updated_at", "patient", "episode", "registry_id", "site"}
+    {
+        "id",
+        "version",
+        "is_complete",
+        "missing_answers",
+        "created_at",
+        "updated_at",
+        "patient",
+        "episode",
+        "registry_id",
+        "site",
+    }
 )
 
 
@@ -54,14 +68,24 @@ def display_value(record: Model, name: str) -> str:
     return str(value)
 
 
+def missing_answer_display(code: str) -> SafeString:
+    """A missing-data answer as the page shows it: its label in italics, never mistaken for a value."""
+    label = v.MISSING_DATA_CODES.label(code) if code in v.MISSING_DATA_CODES.codes() else code
+    return format_html('<em class="missing-answer-value">{}</em>', label)
+
+
 def record_values(record: Model, *, hidden: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
-    """(label, value) of every filled-in field of a record, in CRF order."""
+    """(label, value) of every answered field of a record, in CRF order: a value, or a field answered
+    with a missing-data code ("Not done", "Unknown", "Not applicable", in italics)."""
     values = []
+    missing = getattr(record, "missing_answers", None) or {}
     for model_field in record._meta.concrete_fields:
         name = model_field.name
         if name in _NOT_SHOWN or name in hidden or name.endswith(PRECISION_SUFFIX):
             continue
-        shown = display_value(record, name)
+        shown: str = display_value(record, name)
+        if not shown and missing.get(name):
+            shown = missing_answer_display(missing[name])
         if shown:
             values.append((capfirst(str(model_field.verbose_name)), shown))
     return values
@@ -174,19 +198,33 @@ def history_value(value: Any, choices: dict[Any, str] | None = None) -> str:
     return str(value)
 
 
+def missing_answers_text(value: Any, labels: dict[str, str]) -> str:
+    """Missing-data answers as the history reads them: "Stop date: Unknown; Stop reason: Not done"."""
+    if not value or not isinstance(value, dict):
+        return "–"
+    codes = dict(v.MISSING_DATA_CODES.choices())
+    return "; ".join(
+        f"{capfirst(labels.get(name, name))}: {codes.get(code, code)}" for name, code in sorted(value.items())
+    )
+
+
 def history_rows(record: Model, *, hidden: frozenset[str] = frozenset()) -> list[HistoryRow]:
     """The audit trail of one record, oldest first, with the values of ``hidden`` fields masked."""
     fields = {f.name: f for f in type(record)._meta.concrete_fields}
     labels = {name: str(field.verbose_name) for name, field in fields.items()}
     choices = {name: {key: str(text) for key, text in field.flatchoices} for name, field in fields.items()}
+
+    def shown(name: str, value: Any) -> str:
+        if name in hidden:
+            return "(hidden)"
+        if name == "missing_answers":
+            return missing_answers_text(value, labels)
+        return history_value(value, choices.get(name))
+
     rows = []
     for entry in audit_history(record):
         changes = [
-            (
-                capfirst(labels.get(name, name)),
-                "(hidden)" if name in hidden else history_value(old, choices.get(name)),
-                "(hidden)" if name in hidden else history_value(new, choices.get(name)),
-            )
+            (capfirst(labels.get(name, name)), shown(name, old), shown(name, new))
             for name, (old, new) in entry.changes.items()
         ]
         rows.append(

@@ -6,18 +6,38 @@ reach is simply not in the queryset, so lookups answer 404 rather than 403.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.selectors import access_for_user
 from apps.core.records import record_type_for
 from registry.identifiers import local_identifiers_plan, normalise_local_identifier
+from registry.quality.case_status import CaseStatus, RecordState, case_status
 
 from .derived import timeline_derived
-from .models import AdverseEvent, InitialCourse, Patient, RechallengeEpisode
+from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
+from .panels import patient_list_columns
 
 M = TypeVar("M", bound=Model)
 
@@ -32,7 +52,11 @@ def scoped_queryset(model: type[M], *, user) -> QuerySet[M]:
     return model.objects.filter(**{f"{record_type_for(model).site_path}__in": access.site_ids})
 
 
-def patient_list_for_user(*, user, search: str = "", site_id: int | None = None) -> QuerySet[Patient]:
+def patient_list_for_user(
+    *, user, search: str = "", site_id: int | None = None, sort: str = "registry_id"
+) -> QuerySet[Patient]:
+    """The user's patients, searched, filtered by site and sorted by ``sort`` (a key of
+    :func:`patient_list_sorts`, ``-`` for descending; an unknown key sorts by registry ID)."""
     qs = scoped_queryset(Patient, user=user).select_related("site")
     if search:
         access = access_for_user(user)
@@ -49,7 +73,120 @@ def patient_list_for_user(*, user, search: str = "", site_id: int | None = None)
             qs = by_id
     if site_id:
         qs = qs.filter(site_id=site_id)
-    return qs.order_by("registry_id")
+    return patient_list_sorted(qs, sort=sort, user=user)
+
+
+# --- Patient list: sorting and status columns ---------------------------------------------------------
+
+
+def _last_follow_up() -> Subquery:
+    return Subquery(
+        FollowUp.objects.filter(episode__patient_id=OuterRef("pk"))
+        .order_by()
+        .values("episode__patient_id")
+        .annotate(last=Max("follow_up_date"))
+        .values("last")[:1]
+    )
+
+
+def _enrolled() -> Exists:
+    return Exists(RechallengeEpisode.objects.filter(patient_id=OuterRef("pk"), enrolled_at__isnull=False))
+
+
+def _other_records(**condition: Any) -> list[Exists]:
+    """One ``Exists`` per record type below the patient, over the patient row, each narrowed by ``condition``."""
+    models = (InitialCourse, RechallengeEpisode, AdverseEvent, ResponseAssessment, FollowUp)
+    paths = {model: "__".join(record_type_for(model).patient_path) + "_id" for model in models}
+    return [Exists(model.objects.filter(**{paths[model]: OuterRef("pk")}, **condition)) for model in models]
+
+
+def _any(expressions: list[Exists]) -> Q:
+    combined = Q(expressions[0])
+    for expression in expressions[1:]:
+        combined |= Q(expression)
+    return combined
+
+
+def _case_status_rank() -> Case:
+    """The case status as a number to sort by (draft 0, complete 1, signed 2): the rule of
+    ``registry.quality.case_status`` read set-wise."""
+    return Case(
+        When(signed_at__isnull=False, then=Value(2)),
+        When(Q(is_complete=True) & _any(_other_records()) & ~_any(_other_records(is_complete=False)), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+def _enrolled_rank() -> Case:
+    """1 for a patient with an enrolled episode, else 0 (a hashed set, to sort the whole list)."""
+    enrolled = RechallengeEpisode.objects.filter(enrolled_at__isnull=False).values("patient_id")
+    return Case(When(pk__in=enrolled, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def patient_list_sorts(*, user) -> dict[str, tuple[str, Any]]:
+    """Sort key → (column label, expression or field to order by): the whitelist of the list's ``?sort=``.
+    Registry ID and site read an index; the status columns are computed per patient."""
+    sorts: dict[str, tuple[str, Any]] = {
+        "registry_id": ("Registry ID", F("registry_id")),
+        "site": ("Site", F("site__code")),
+        "status": ("Case status", _case_status_rank()),
+        "enrolled": ("Enrolled", _enrolled_rank()),
+        "last_follow_up": ("Last follow-up", _last_follow_up()),
+    }
+    for column in patient_list_columns():
+        sorts[column.key] = (column.label, column.annotation(user=user))
+    return sorts
+
+
+def patient_list_sorted(qs: QuerySet[Patient], *, sort: str, user) -> QuerySet[Patient]:
+    """``qs`` in the order of ``sort`` (``-`` for descending, empty values last), then by registry ID."""
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    if key == "registry_id":  # the unique index
+        return qs.order_by("-registry_id" if descending else "registry_id")
+    sorts = patient_list_sorts(user=user)
+    if key not in sorts:
+        return qs.order_by("registry_id")
+    expression = sorts[key][1]
+    if isinstance(expression, F):
+        ordered = expression.desc() if descending else expression.asc()
+        return qs.order_by(ordered, "registry_id")
+    qs = qs.alias(sort_value=expression)
+    ordered = F("sort_value").desc(nulls_last=True) if descending else F("sort_value").asc(nulls_last=True)
+    return qs.order_by(ordered, "registry_id")
+
+
+@dataclass(frozen=True)
+class PatientStatus:
+    case_status: CaseStatus
+    enrolled: bool
+    last_follow_up: dt.date | None
+
+
+def patient_list_statuses(*, patients: Iterable[Patient]) -> dict[int, PatientStatus]:
+    """Case status, enrollment and last follow-up of one page of the patient list, in one query."""
+    by_pk = {patient.pk: patient for patient in patients}
+    if not by_pk:
+        return {}
+    rows = (
+        Patient.objects.filter(pk__in=list(by_pk))
+        .values_list("pk")
+        .annotate(
+            has_records=ExpressionWrapper(_any(_other_records()), output_field=BooleanField()),
+            has_incomplete=ExpressionWrapper(_any(_other_records(is_complete=False)), output_field=BooleanField()),
+            enrolled=_enrolled(),
+            last_follow_up=_last_follow_up(),
+        )
+    )
+    statuses = {}
+    for pk, has_records, has_incomplete, enrolled, last_follow_up in rows:
+        patient = by_pk[pk]
+        # The rule of registry.quality.case_status, given one state standing for all of the case's other records.
+        others = [RecordState("the other records", not has_incomplete)] if has_records else []
+        status = case_status(signed=patient.signed_at is not None, patient_complete=patient.is_complete, records=others)
+        statuses[pk] = PatientStatus(status, bool(enrolled), last_follow_up)
+    return statuses
 
 
 def local_identifier_collisions() -> list[tuple[str, list[str]]]:

@@ -21,6 +21,8 @@ from rest_framework import serializers
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user, writable_sites_for_user
 from apps.core.records import record_type_for, site_of
+from registry import rules
+from registry import vocabularies as v
 
 from .models import (
     AdverseEvent,
@@ -94,6 +96,55 @@ class WritableSiteField(serializers.SlugRelatedField):
         return sites
 
 
+# --- Missing-data answers -------------------------------------------------------------------------
+
+MISSING_ANSWERS_HELP = (
+    "Fields answered with a missing-data code instead of a value: {{field name: code}}, code one of {codes}. "
+    "Only the fields the registry requires can be answered so ({fields}), and never beside a value of the same "
+    "field. A write replaces the whole object: send {{}} to clear every code, or leave a field out (or null) to "
+    "clear its code."
+)
+
+
+class MissingAnswersField(serializers.DictField):
+    """``missing_answers``: ``{field: code}`` for the declared answerable fields of one record type.
+
+    Keys and codes are checked here (a field-level error under ``missing_answers`` naming the field); a
+    code beside a value is refused by the record's validation, on the field that holds the value.
+    """
+
+    def __init__(self, *, record: str, **kwargs: Any) -> None:
+        self.record = record
+        codes = ", ".join(v.MISSING_DATA_CODES.codes())
+        fields = ", ".join(rules.answerable_fields(record)) or "none on this record type"
+        kwargs.setdefault("help_text", MISSING_ANSWERS_HELP.format(codes=codes, fields=fields))
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("required", False)
+        super().__init__(
+            child=serializers.ChoiceField(choices=v.MISSING_DATA_CODES.choices(), allow_null=True), **kwargs
+        )
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        """Checked by the registry's rule (``registry.rules.missing_answer_errors``): one list of messages
+        under ``missing_answers``, each naming its field, as every other field error is a list."""
+        errors = rules.missing_answer_errors(record=self.record, values={}, missing_answers=data)
+        if errors:
+            raise serializers.ValidationError(errors[rules.MISSING_ANSWERS])
+        return rules.clean_missing_answers(data)
+
+
+def missing_answers_field(record: str, **kwargs: Any) -> MissingAnswersField:
+    """The field for ``record`` (``registry.crf`` name), its schema an object of the answerable fields."""
+    code_schema = {"type": "string", "enum": list(v.MISSING_DATA_CODES.codes()), "nullable": True}
+    schema = {
+        "type": "object",
+        "properties": dict.fromkeys(rules.answerable_fields(record), code_schema),
+        "additionalProperties": False,
+    }
+    field_class = extend_schema_field(schema)(type(f"MissingAnswers_{record}", (MissingAnswersField,), {}))
+    return field_class(record=record, **kwargs)
+
+
 # --- Bases ----------------------------------------------------------------------------------------
 
 
@@ -156,6 +207,7 @@ PATIENT_FIELDS = crf_fields(Patient)
 
 
 class PatientInputSerializer(RecordInputSerializer):
+    missing_answers = missing_answers_field("patient")
     site = WritableSiteField(
         help_text="Code of the site registering the patient, one of yours, e.g. AMS1. On a change it must stay "
         "the patient's site: a patient moves only by a transfer (POST …/patients/{registry_id}/transfer/)."
@@ -164,7 +216,7 @@ class PatientInputSerializer(RecordInputSerializer):
     class Meta:
         model = Patient
         ref_name = "Patient"
-        fields = (*PATIENT_FIELDS, "is_complete", "reason")
+        fields = (*PATIENT_FIELDS, "missing_answers", "is_complete", "reason")
 
 
 class PatientTransferInputSerializer(serializers.Serializer):
@@ -185,10 +237,11 @@ class PatientSerializer(RecordOutputSerializer):
     """A patient; ``local_identifier`` and ``date_of_birth`` only for patients of your own sites."""
 
     site = serializers.SlugRelatedField(slug_field="code", read_only=True, help_text="Site code.")
+    missing_answers = missing_answers_field("patient", read_only=True)
 
     class Meta:
         model = Patient
-        fields = ("registry_id", *PATIENT_FIELDS, *TIMESTAMPS)
+        fields = ("registry_id", *PATIENT_FIELDS, "missing_answers", *TIMESTAMPS)
 
 
 # --- Initial ICI course ---------------------------------------------------------------------------
@@ -198,11 +251,12 @@ INITIAL_COURSE_FIELDS = crf_fields(InitialCourse, skip=("patient",))
 
 class InitialCourseInputSerializer(RecordInputSerializer):
     patient = ScopedPatientField()
+    missing_answers = missing_answers_field("initial_course")
 
     class Meta:
         model = InitialCourse
         ref_name = "InitialCourse"
-        fields = ("patient", *INITIAL_COURSE_FIELDS, "is_complete", "reason")
+        fields = ("patient", *INITIAL_COURSE_FIELDS, "missing_answers", "is_complete", "reason")
 
 
 class InitialCourseSerializer(RecordOutputSerializer):
@@ -210,10 +264,11 @@ class InitialCourseSerializer(RecordOutputSerializer):
 
     patient = serializers.SlugRelatedField(slug_field="registry_id", read_only=True, help_text="Registry ID.")
     site = serializers.CharField(source="patient.site.code", read_only=True, help_text="Site code.")
+    missing_answers = missing_answers_field("initial_course", read_only=True)
 
     class Meta:
         model = InitialCourse
-        fields = ("id", "patient", "site", *INITIAL_COURSE_FIELDS, *TIMESTAMPS)
+        fields = ("id", "patient", "site", *INITIAL_COURSE_FIELDS, "missing_answers", *TIMESTAMPS)
 
 
 # --- Rechallenge episode --------------------------------------------------------------------------
@@ -223,11 +278,12 @@ EPISODE_FIELDS = crf_fields(RechallengeEpisode, skip=("patient",))
 
 class EpisodeInputSerializer(RecordInputSerializer):
     patient = ScopedPatientField()
+    missing_answers = missing_answers_field("episode")
 
     class Meta:
         model = RechallengeEpisode
         ref_name = "Episode"
-        fields = ("patient", *EPISODE_FIELDS, "is_complete", "reason")
+        fields = ("patient", *EPISODE_FIELDS, "missing_answers", "is_complete", "reason")
 
 
 #: What ends a time to irAE recurrence (one ``RecurrenceEventEnum`` in the schema).
@@ -302,10 +358,11 @@ class EpisodeSerializer(RecordOutputSerializer):
     patient = serializers.SlugRelatedField(slug_field="registry_id", read_only=True, help_text="Registry ID.")
     site = serializers.CharField(source="patient.site.code", read_only=True, help_text="Site code.")
     derived = serializers.SerializerMethodField(help_text="Read-only; computed from the recorded data.")
+    missing_answers = missing_answers_field("episode", read_only=True)
 
     class Meta:
         model = RechallengeEpisode
-        fields = ("id", "patient", "site", *EPISODE_FIELDS, "enrolled_at", "derived", *TIMESTAMPS)
+        fields = ("id", "patient", "site", *EPISODE_FIELDS, "missing_answers", "enrolled_at", "derived", *TIMESTAMPS)
 
     @extend_schema_field(EpisodeDerivedSerializer)
     def get_derived(self, instance: RechallengeEpisode) -> dict[str, Any]:
@@ -329,11 +386,12 @@ class AdverseEventInputSerializer(RecordInputSerializer):
         allow_null=True,
         help_text="Id of the rechallenge episode it occurred in; null for an irAE of the initial ICI course.",
     )
+    missing_answers = missing_answers_field("adverse_event")
 
     class Meta:
         model = AdverseEvent
         ref_name = "AdverseEvent"
-        fields = ("patient", "episode", *ADVERSE_EVENT_FIELDS, "is_complete", "reason")
+        fields = ("patient", "episode", *ADVERSE_EVENT_FIELDS, "missing_answers", "is_complete", "reason")
         #: Yes / No / Unknown: left out or null is "unknown", never "no".
         extra_kwargs = {
             name: {"help_text": f"{label} true, false, or null when unknown (left out: unknown)."}
@@ -351,6 +409,7 @@ class AdverseEventSerializer(RecordOutputSerializer):
     patient = serializers.SlugRelatedField(slug_field="registry_id", read_only=True, help_text="Registry ID.")
     site = serializers.CharField(source="patient.site.code", read_only=True, help_text="Site code.")
     course = serializers.SerializerMethodField(help_text="The course the irAE belongs to.")
+    missing_answers = missing_answers_field("adverse_event", read_only=True)
 
     class Meta:
         model = AdverseEvent
@@ -361,6 +420,7 @@ class AdverseEventSerializer(RecordOutputSerializer):
             "episode",
             "course",
             *ADVERSE_EVENT_FIELDS,
+            "missing_answers",
             "meddra_code",
             "organ_category",
             *TIMESTAMPS,
@@ -378,11 +438,12 @@ RESPONSE_FIELDS = crf_fields(ResponseAssessment, skip=("episode",))
 
 class ResponseInputSerializer(RecordInputSerializer):
     episode = ScopedEpisodeField()
+    missing_answers = missing_answers_field("response")
 
     class Meta:
         model = ResponseAssessment
         ref_name = "Response"
-        fields = ("episode", *RESPONSE_FIELDS, "is_complete", "reason")
+        fields = ("episode", *RESPONSE_FIELDS, "missing_answers", "is_complete", "reason")
 
 
 class ResponseSerializer(RecordOutputSerializer):
@@ -390,10 +451,11 @@ class ResponseSerializer(RecordOutputSerializer):
 
     patient = serializers.CharField(source="episode.patient.registry_id", read_only=True, help_text="Registry ID.")
     site = serializers.CharField(source="episode.patient.site.code", read_only=True, help_text="Site code.")
+    missing_answers = missing_answers_field("response", read_only=True)
 
     class Meta:
         model = ResponseAssessment
-        fields = ("id", "episode", "patient", "site", *RESPONSE_FIELDS, *TIMESTAMPS)
+        fields = ("id", "episode", "patient", "site", *RESPONSE_FIELDS, "missing_answers", *TIMESTAMPS)
 
 
 # --- Follow-up ------------------------------------------------------------------------------------
@@ -403,11 +465,12 @@ FOLLOW_UP_FIELDS = crf_fields(FollowUp, skip=("episode",))
 
 class FollowUpInputSerializer(RecordInputSerializer):
     episode = ScopedEpisodeField()
+    missing_answers = missing_answers_field("follow_up")
 
     class Meta:
         model = FollowUp
         ref_name = "FollowUp"
-        fields = ("episode", *FOLLOW_UP_FIELDS, "is_complete", "reason")
+        fields = ("episode", *FOLLOW_UP_FIELDS, "missing_answers", "is_complete", "reason")
 
 
 class FollowUpSerializer(RecordOutputSerializer):
@@ -415,10 +478,11 @@ class FollowUpSerializer(RecordOutputSerializer):
 
     patient = serializers.CharField(source="episode.patient.registry_id", read_only=True, help_text="Registry ID.")
     site = serializers.CharField(source="episode.patient.site.code", read_only=True, help_text="Site code.")
+    missing_answers = missing_answers_field("follow_up", read_only=True)
 
     class Meta:
         model = FollowUp
-        fields = ("id", "episode", "patient", "site", *FOLLOW_UP_FIELDS, *TIMESTAMPS)
+        fields = ("id", "episode", "patient", "site", *FOLLOW_UP_FIELDS, "missing_answers", *TIMESTAMPS)
 
 
 class DeleteInputSerializer(serializers.Serializer):

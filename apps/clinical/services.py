@@ -14,6 +14,7 @@ fields checked against them, so no answer tells them whether a hidden value exis
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +61,44 @@ TRANSFER_CONFLICT = (
     "Nothing was changed; the staff of both sites can resolve it."
 )
 
+#: A signed case accepts no change on any channel (web, API, import, admin, enrolment) until unlocked.
+CASE_SIGNED = (
+    "Patient {registry_id}'s case is signed by {name} on {date}: a coordinator must unlock it before any change."
+)
+
 M = TypeVar("M", bound=Model)
+
+
+def case_signed_message(patient: Patient) -> str:
+    """The refusal of any change to a record of a signed case (reads the signer only when refusing)."""
+    signer = patient.signed_by
+    name = (signer.get_full_name() or signer.username) if signer is not None else "the site PI"
+    when = patient.signed_at.astimezone(dt.UTC) if patient.signed_at else None
+    return CASE_SIGNED.format(
+        registry_id=patient.registry_id, name=name, date=f"{when:%Y-%m-%d %H:%M} UTC" if when else "an unknown date"
+    )
+
+
+def case_open_check(patient: Patient | None) -> None:
+    """Refuse (409) a change to a record of a signed case; ``patient`` as read with the record's lock."""
+    if patient is not None and patient.signed_at is not None:
+        raise ApplicationError(case_signed_message(patient), status=409)
+
+
+def _check_case_open_by_id(patient_id: int | None) -> None:
+    """Lock the patient's row and refuse if their case is signed: a new record, or a record moved into another
+    patient's case. Locking the row waits for a signature being written, so none slips in between."""
+    if patient_id is None:
+        return
+    signed_at = Patient.objects.select_for_update().filter(pk=patient_id).values_list("signed_at", flat=True).first()
+    if signed_at is not None:
+        case_open_check(Patient.objects.select_related("signed_by").get(pk=patient_id))
+
+
+def _patient_lock_path(model: type[Model]) -> str | None:
+    """The relation from a record to its patient, locked with the record (None for a patient itself)."""
+    path = record_type_for(model).patient_path
+    return "__".join(path) if path else None
 
 
 def _check_site_write(*, user, site_id: int | None) -> None:
@@ -195,8 +233,11 @@ def records_for_update(queryset: QuerySet[M]) -> QuerySet[M]:
     patient_path = record_type_for(model).patient_path
     patient = "__".join(patient_path) if patient_path else "pk"
     enrolled = RechallengeEpisode.objects.filter(patient=OuterRef(patient), enrolled_at__isnull=False)
+    # The patient's row is locked with the record: its signature (``signed_at``) is then read as committed, and
+    # a signature being written waits for this change (or this change for it) — never both at once.
+    patient_lock = _patient_lock_path(model)
     return (
-        queryset.select_for_update(of=("self",))
+        queryset.select_for_update(of=("self", patient_lock) if patient_lock else ("self",))
         .select_related(_site_relation(model))
         .annotate(patient_has_enrolled_episode=Exists(enrolled))
     )
@@ -234,6 +275,8 @@ def record_create(*, model: type[M], data: dict[str, Any], user, channel: AuditC
     if isinstance(instance, Patient):
         _check_registration(user=user, site_id=site_id, channel=channel)
     _check_site_open(site_id, record=instance)
+    if not isinstance(instance, Patient):
+        _check_case_open_by_id(_patient_id_of(instance))
     generated = isinstance(instance, Patient) and not instance.registry_id
     if generated:
         instance.registry_id = _unique_registry_id(instance.site_id, site=_loaded_site(instance))
@@ -271,6 +314,7 @@ class RecordBatch:
         self.writes: list[hooks.RecordWrite] = []
         self.patient_ids: set[int] = set()
         self.new_patient_ids: set[int] = set()
+        self.open_case_ids: set[int] = set()  # patients of earlier batches checked unsigned (and locked)
 
     @contextmanager
     def group(self) -> Iterator[None]:
@@ -294,6 +338,10 @@ class RecordBatch:
                 status=403,
             )
         generated = isinstance(instance, Patient) and not instance.registry_id
+        patient_id = _patient_id_of(instance)
+        if not isinstance(instance, Patient) and patient_id not in self.new_patient_ids | self.open_case_ids:
+            _check_case_open_by_id(patient_id)  # a patient of an earlier batch: at most once per patient
+            self.open_case_ids.add(patient_id)
         if isinstance(instance, Patient):
             _check_registration(user=self.user, site_id=self.site.pk, channel=self.channel)
             if generated:
@@ -362,6 +410,7 @@ def record_update(
     site_before = site_of(locked)
     _check_site_write(user=user, site_id=site_before)
     _check_site_open(site_before, record=locked)
+    case_open_check(record_type_for(type(locked)).patient_of(locked))  # loaded and locked with the record
     _check_parent_change(instance=locked, data=data)
     _check_identifier_fields(user=user, instance=locked, data=data)
     hidden = _hidden_from(user, locked)
@@ -370,6 +419,8 @@ def record_update(
     for name, value in data.items():
         setattr(locked, name, value)
     _apply_date_rules(locked, exclude=hidden)  # before the diff, so the audit shows the value that is stored
+    if _patient_id_of(locked) != patient_before:
+        _check_case_open_by_id(_patient_id_of(locked))  # moving a record into a signed case
     site_after = site_of(locked)
     _check_site_write(user=user, site_id=site_after)  # moving a record into a foreign site
     if site_after != site_before:
@@ -431,6 +482,7 @@ def patient_transfer(
         raise ConflictError("This patient was deleted by someone else since you opened the page.")
     if expected_version is not None and locked.version != expected_version:
         raise ConflictError()
+    case_open_check(locked)
     errors: dict[str, list[str]] = {}
     if not reason.strip():
         errors["reason"] = [TRANSFER_REASON_REQUIRED]
@@ -468,13 +520,14 @@ def record_delete(
     required when any removed record is marked complete. An enrolled episode, and a patient with one,
     cannot be deleted: the locked assessment is kept for validation (409).
     """
-    locked = type(instance).objects.select_for_update().filter(pk=instance.pk).first()
+    locked = records_for_update(type(instance).objects.filter(pk=instance.pk)).first()
     if locked is None:
         raise ConflictError("This record was deleted by someone else since you opened it.")
     if expected_version is not None and locked.version != expected_version:
         raise ConflictError()
     _check_site_write(user=user, site_id=site_of(locked))
     _check_site_open(site_of(locked))
+    case_open_check(record_type_for(type(locked)).patient_of(locked))  # loaded and locked with the record
     preview = _delete_preview(locked, lock=True)
     if preview.refusal:
         raise ApplicationError(preview.refusal, status=409)

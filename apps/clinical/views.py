@@ -37,7 +37,7 @@ from .forms import (
     registration_sites_for_user,
 )
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
-from .panels import episode_panels_for, patient_panels_for
+from .panels import episode_panels_for, patient_list_columns, patient_panels_for
 from .presenters import back_to, conflict_message, describe, entry_for, hidden_fields
 from .selectors import (
     episode_counts,
@@ -46,6 +46,8 @@ from .selectors import (
     patient_initial_course,
     patient_last_episode,
     patient_list_for_user,
+    patient_list_sorts,
+    patient_list_statuses,
     patient_timeline,
     record_get_for_user,
 )
@@ -102,6 +104,12 @@ class PatientRow:
     year_of_birth: int
     episodes: int
     local_identifier: str | None
+    case_status: str = ""
+    case_status_label: str = ""
+    enrolled: bool = False
+    last_follow_up: Any = None
+    #: The values of the columns apps above clinical add (``panels.patient_list_columns``), in their order.
+    extra: tuple[tuple[Any, str], ...] = ()
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -120,9 +128,18 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     site_id = _int_or_none(request.GET.get("site"))
     if site_id not in {site.pk for site in sites}:
         site_id = None
-    patients = patient_list_for_user(user=request.user, search=search, site_id=site_id)
+    sorts = patient_list_sorts(user=request.user)
+    sort = request.GET.get("sort", "registry_id")
+    if sort.removeprefix("-") not in sorts:
+        sort = "registry_id"
+    patients = patient_list_for_user(user=request.user, search=search, site_id=site_id, sort=sort)
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
-    episodes = episode_counts(patient_ids=[patient.pk for patient in page.object_list])  # the page's rows only
+    # The page's rows only: a per-row subquery in the page query would also run for rows skipped by OFFSET.
+    page_ids = [patient.pk for patient in page.object_list]
+    episodes = episode_counts(patient_ids=page_ids)
+    statuses = patient_list_statuses(patients=page.object_list)
+    columns = patient_list_columns()
+    extra_values = [column.values(patient_ids=page_ids, user=request.user) for column in columns]
     rows = [
         PatientRow(
             registry_id=patient.registry_id,
@@ -133,6 +150,14 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             year_of_birth=patient.year_of_birth,
             episodes=episodes.get(patient.pk, 0),
             local_identifier=patient.local_identifier if access.can_see_identifiers_of(patient.site_id) else None,
+            case_status=statuses[patient.pk].case_status.value,
+            case_status_label=statuses[patient.pk].case_status.label,
+            enrolled=statuses[patient.pk].enrolled,
+            last_follow_up=statuses[patient.pk].last_follow_up,
+            extra=tuple(
+                (values.get(patient.pk, column.default), column.url(patient) if column.url else "")
+                for column, values in zip(columns, extra_values, strict=True)
+            ),
         )
         for patient in page.object_list
     ]
@@ -152,8 +177,30 @@ def patient_list(request: HttpRequest) -> HttpResponse:
                 else "Registry ID (or part of it)."
             ),
             "can_create": registration_sites_for_user(user=request.user).exists(),
+            "sort": sort,
+            "sort_links": (sort_links := _sort_links(sort, sorts)),
+            "extra_headers": [sort_links[column.key] for column in columns],
         },
     )
+
+
+def _sort_links(sort: str, sorts: dict[str, tuple[str, Any]]) -> dict[str, dict[str, str]]:
+    """Per sortable column: the ``?sort=`` its header links to and the ``aria-sort`` it has now. A first click
+    sorts registry ID and site ascending, the status columns descending (the latest, the most, signed first);
+    a second click reverses."""
+    current, descending = sort.removeprefix("-"), sort.startswith("-")
+    links = {}
+    for key, (label, _) in sorts.items():
+        if key == current:
+            links[key] = {
+                "label": label,
+                "next": key if descending else f"-{key}",
+                "aria": "descending" if descending else "ascending",
+            }
+        else:
+            first = key if key in ("registry_id", "site") else f"-{key}"
+            links[key] = {"label": label, "next": first, "aria": "none"}
+    return links
 
 
 # --- patient page ------------------------------------------------------------------------------------
@@ -164,7 +211,8 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
     """The patient's case as a timeline, with derived values and links to add, edit and trace records."""
     access = access_for_user(request.user)
     patient = patient_get_for_user(user=request.user, registry_id=registry_id)
-    can_write = access.can_write_site(patient.site_id)
+    # A signed case accepts no change until a coordinator unlocks it: no add, edit or delete links are offered.
+    can_write = access.can_write_site(patient.site_id) and patient.signed_at is None
     timeline = patient_timeline(patient=patient)
     course_values, episode_values = derived.timeline_derived(timeline)
     course: InitialCourse | None = timeline["initial_course"]

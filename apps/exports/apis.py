@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import ApplicationError
+from apps.core.models import AuditChannel
 from apps.core.viewsets import (
     FORBIDDEN,
     INVALID,
@@ -122,7 +123,9 @@ class ExportRequestViewSet(
         export = self.get_object()  # out of reach answers 404 before the body is judged
         body = ExportDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        decided = decide(request=export, user=request.user, reason=body.validated_data.get("reason", ""))
+        decided = decide(
+            request=export, user=request.user, reason=body.validated_data.get("reason", ""), channel=AuditChannel.API
+        )
         return Response(ExportRequestSerializer(decided).data)
 
     @extend_schema(

@@ -13,7 +13,7 @@ from registry.decision import available_versions
 from registry.deid import FORMATS, LIMITED_DATASET, PROFILES, TABLE_TITLES
 
 from .models import ExportProject
-from .selectors import DATASETS
+from .selectors import DATASETS, investigator_list
 
 FORMAT_LABELS = {
     "csv": "CSV",
@@ -75,3 +75,44 @@ class DecisionForm(NulCheckedForm, forms.Form):
 
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("refuse", "Refuse")])
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000)
+
+
+class ExportProjectForm(NulCheckedForm, forms.Form):
+    """A coordinator's new project; members are added on the project's members page."""
+
+    title = forms.CharField(max_length=200, help_text="What the project studies, as the approval names it.")
+    approval_reference = forms.CharField(
+        max_length=100, help_text=ExportProject._meta.get_field("approval_reference").help_text
+    )
+    allows_limited_dataset = forms.BooleanField(
+        required=False,
+        label="The approval allows a limited data set",
+        help_text="Tick only when the approval and a data use agreement allow shifted dates (limited_dataset "
+        "profile); otherwise members can request safe_harbor exports only.",
+    )
+    k = forms.IntegerField(
+        min_value=2,
+        max_value=100,
+        initial=5,
+        label="k of the k-anonymity check",
+        help_text="Every combination of age band, sex, site and tumour type is shared by at least k patients.",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+
+
+class MemberAddForm(NulCheckedForm, forms.Form):
+    """Add an investigator to a project (only investigators who are not members yet are offered)."""
+
+    member = forms.ModelChoiceField(
+        queryset=None,
+        label="Investigator",
+        empty_label="Choose an investigator",
+        help_text="Only users with the investigator role can be members; they can then request and download.",
+    )
+
+    def __init__(self, *args: Any, project: ExportProject, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = investigator_list().exclude(pk__in=project.members.values("pk"))
+        self.fields["member"].error_messages["invalid_choice"] = (
+            "Choose an investigator who is not a member yet (only investigators can be members)."
+        )

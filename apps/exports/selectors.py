@@ -19,27 +19,48 @@ anyone else see none. Only investigators who are members request and download.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import F, Model, Q, QuerySet, TextField, Value
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Cast, NullIf
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from apps.accounts.models import Role as AccountRole
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user
 from apps.assessments.models import Assessment
 from apps.clinical.models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
 from apps.core.records import record_types
-from apps.validation.selectors import BOOL, DATE, DATETIME, FLOAT, INT, NULLABLE_INT, TEXT, Table, read_table
+from apps.validation.selectors import (
+    BOOL,
+    DATE,
+    DATETIME,
+    FLOAT,
+    INT,
+    NULLABLE_INT,
+    TEXT,
+    Table,
+    read_table,
+)
+from apps.validation.selectors import _copy_out as copy_csv  # the COPY reader and typing the validation frame uses
+from apps.validation.selectors import _sql as sql_of
+from apps.validation.selectors import _typed as typed_frame
 from registry import csv_import as ci
 from registry.decision import available_versions
 from registry.decision.spec import FACTOR_NAMES
 from registry.deid import ANALYSIS, FOLLOW_UPS, IRAES, RESPONSES, FieldMeta, Profile, Role, default_field_meta
+from registry.deid.fields import MISSING_SUFFIX
 from registry.derive_frames import FRAME_COLUMNS, derive_episodes
 
 from .models import ExportProject, ExportRequest
@@ -78,6 +99,16 @@ def project_get_for_user(*, user, pk: int | str) -> ExportProject:
     return get_object_or_404(project_list_for_user(user=user), pk=_pk(pk))
 
 
+def investigator_list() -> QuerySet:
+    """Active users with the investigator role: the only ones who may be project members."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, memberships__role=AccountRole.INVESTIGATOR)
+        .distinct()
+        .order_by("username")
+    )
+
+
 def request_list_for_user(*, user) -> QuerySet[ExportRequest]:
     reach = export_reach(user=user)
     queryset = ExportRequest.objects.select_related("project", "requested_by", "decided_by")
@@ -103,6 +134,14 @@ def approval_queue() -> QuerySet[ExportRequest]:
 
 def ready_downloads_for_user(*, user) -> QuerySet[ExportRequest]:
     return request_list_for_user(user=user).filter(status=ExportRequest.Status.READY)
+
+
+def pk_or_zero(value: object) -> int:
+    """A posted primary key as a number; 0 (matches nothing) when it is not one."""
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return 0
 
 
 def _pk(value: int | str) -> int:
@@ -149,6 +188,43 @@ def site_countries() -> dict[str, str]:
 
 
 # --- reading the tables -----------------------------------------------------------------------------------
+
+#: How arrow parses each column kind of a ``COPY … (FORMAT csv)``: codes, dates and flags repeat, so they are
+#: dictionary-encoded (pandas categories: each distinct text is converted once); date-times stay text.
+_ARROW_KINDS: dict[str, pa.DataType] = {
+    INT: pa.int64(),
+    NULLABLE_INT: pa.int64(),
+    FLOAT: pa.float64(),
+    TEXT: pa.dictionary(pa.int32(), pa.string()),
+    DATE: pa.dictionary(pa.int32(), pa.string()),
+    BOOL: pa.dictionary(pa.int32(), pa.string()),
+    DATETIME: pa.string(),
+}
+
+
+def _read(table: Table) -> pd.DataFrame:
+    """One query's rows as a typed frame. On PostgreSQL: one ``COPY (query) TO STDOUT`` parsed by arrow's
+    multi-threaded CSV reader (faster than pandas' for the export's wide tables); elsewhere ``read_table``."""
+    if connection.vendor != "postgresql":
+        return read_table(table)
+    buffer = io.BytesIO()
+    copy_csv(*sql_of(table), buffer)
+    names = list(table.columns)
+    if not buffer.tell():
+        return read_table(table)  # no rows: the cursor path types an empty frame the same way
+    parsed = pa_csv.read_csv(
+        pa.BufferReader(buffer.getbuffer()),
+        read_options=pa_csv.ReadOptions(column_names=names, block_size=16 << 20),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: _ARROW_KINDS[kind] for name, kind in table.columns.items()},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    frame = parsed.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+    del parsed, buffer  # the CSV text is not needed once parsed
+    return typed_frame(frame, table.columns)
 
 
 @dataclass(frozen=True)
@@ -250,6 +326,9 @@ def _analysis_table(episodes: QuerySet, meta: Sequence[FieldMeta], profile: Prof
                 kind = _kind(_field(model, field))
                 kinds[name] = NULLABLE_INT if kind == INT else kind  # a patient may have no ICI-1 yet
                 annotations[name] = F(f"{prefix}{field}")
+            coded = f"{column.name}{MISSING_SUFFIX}"
+            if coded in wanted:  # the missing-data code, read in the same query (JSON key as text)
+                annotations[coded], kinds[coded] = _missing_code(f"{prefix}missing_answers", column.field), TEXT
     return Table(episodes.annotate(**annotations), kinds)
 
 
@@ -273,7 +352,18 @@ def _long_table(
     for name in (*fields, *extra):
         if name in wanted and name not in kinds:
             kinds[name] = _kind(_field(model, name))
-    return Table(queryset, kinds)
+    codes = {
+        f"{name}{MISSING_SUFFIX}": _missing_code("missing_answers", name)
+        for name in fields
+        if f"{name}{MISSING_SUFFIX}" in wanted
+    }
+    kinds |= dict.fromkeys(codes, TEXT)
+    return Table(queryset.annotate(**codes) if codes else queryset, kinds)
+
+
+def _missing_code(json_field: str, key: str) -> NullIf:
+    """A record's missing-data code for one field (``missing_answers->>'field'``); NULL when it has none."""
+    return NullIf(KeyTextTransform(key, json_field), Value("null"), output_field=TextField())
 
 
 def _derivation_tables(patients: QuerySet | None, cut: dt.datetime) -> dict[str, Table]:
@@ -336,15 +426,19 @@ def _assessment_frame(episodes: QuerySet, cut: dt.datetime, filters: Filters) ->
         for part in ("factor", "level"):
             annotations[f"f{i}_{part}"] = _json_text(f"factors__{i}__{part}")
             columns[f"f{i}_{part}"] = TEXT
-    frame = read_table(Table(queryset.annotate(**annotations), columns))
+    frame = _read(Table(queryset.annotate(**annotations), columns))
     frame = frame.sort_values(["episode_id", "assessed_at", "pk"], kind="mergesort")
     frame = frame.drop_duplicates("episode_id", keep="last").reset_index(drop=True)
+    # Compared as categories (each distinct name once), levels copied where the name matches: the last
+    # entry naming a factor wins.
+    levels = {i: frame[f"f{i}_level"].astype(object).to_numpy() for i in positions}
     for name in FACTOR_NAMES:
-        level = pd.Series(None, index=frame.index, dtype=object)
+        level = np.full(len(frame), None, dtype=object)
         for i in positions:
-            names = frame[f"f{i}_factor"].astype(object)
-            level = level.where(names != name, frame[f"f{i}_level"].astype(object))
-        frame[f"assessment_factor_{name}"] = level.where(level.notna(), None)
+            named = frame[f"f{i}_factor"].eq(name).to_numpy(dtype=bool, na_value=False)
+            level[named] = levels[i][named]
+        level[pd.isna(level)] = None
+        frame[f"assessment_factor_{name}"] = pd.Series(level, index=frame.index, dtype=object)
     return frame.drop(columns=["pk", *(f"f{i}_{part}" for i in positions for part in ("factor", "level"))])
 
 
@@ -367,12 +461,12 @@ def export_tables(
     episodes = _episodes(data_cut, filters)
     patient_ids = Patient.objects.filter(pk__in=episodes.values("patient_id")).values("pk")
     report(0, "Reading the rechallenge episodes")
-    analysis = read_table(_analysis_table(episodes, field_meta[ANALYSIS], profile))
+    analysis = _read(_analysis_table(episodes, field_meta[ANALYSIS], profile))
     report(20, "Reading the locked assessments")
     assessed = _assessment_frame(episodes, data_cut, filters)
     report(35, "Deriving the endpoints")
     selected = None if filters.takes_everything else patient_ids  # every patient: no IN (subquery) to plan
-    frames = {name: read_table(table) for name, table in _derivation_tables(selected, data_cut).items()}
+    frames = {name: _read(table) for name, table in _derivation_tables(selected, data_cut).items()}
     derived = derive_episodes(frames).drop(columns=["patient_id", "sequence_number"])
     del frames
     declared = {m.name for m in field_meta[ANALYSIS]}
@@ -395,30 +489,18 @@ def export_tables(
             profile,
             extra=("meddra_code", "organ_category", "recurrence_status"),
         )
-        tables[IRAES] = read_table(table)
+        tables[IRAES] = _read(table)
     if RESPONSES in datasets:
         queryset = ResponseAssessment.objects.filter(created_at__lte=data_cut, episode_id__in=episode_ids)
-        tables[RESPONSES] = read_table(
+        tables[RESPONSES] = _read(
             _long_table(ResponseAssessment, ci.Record.RESPONSE, queryset, field_meta[RESPONSES], profile)
         )
     if FOLLOW_UPS in datasets:
         queryset = FollowUp.objects.filter(created_at__lte=data_cut, episode_id__in=episode_ids)
-        tables[FOLLOW_UPS] = read_table(
+        tables[FOLLOW_UPS] = _read(
             _long_table(FollowUp, ci.Record.FOLLOW_UP, queryset, field_meta[FOLLOW_UPS], profile)
         )
-    return {name: _plain(frame) for name, frame in tables.items()}
-
-
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Categories back to their values (the de-identification checks codes against the metadata)."""
-    out = {}
-    for name in frame.columns:
-        column = frame[name]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            values = column.astype(object)
-            column = values.where(values.notna(), None)
-        out[name] = column
-    return pd.DataFrame(out, index=frame.index)
+    return tables  # codes stay categories: the de-identification reads each distinct value once
 
 
 __all__ = [
@@ -429,6 +511,7 @@ __all__ = [
     "export_field_meta",
     "export_reach",
     "export_tables",
+    "investigator_list",
     "project_get_for_user",
     "project_list_for_user",
     "ready_downloads_for_user",

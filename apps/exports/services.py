@@ -39,8 +39,10 @@ from django.utils import timezone
 
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user
+from apps.core.audit import audit_write
 from apps.core.errors import ApplicationError
 from apps.core.jobs import claimant_is_gone, job_lease, worker_identity
+from apps.core.models import AuditAction, AuditChannel
 from registry import vocabularies as v
 from registry.decision import available_versions
 from registry.deid import (
@@ -58,7 +60,7 @@ from registry.deid import (
 )
 
 from .models import ExportDownload, ExportProject, ExportRequest
-from .selectors import DATASETS, Filters, export_field_meta, export_tables, site_countries
+from .selectors import DATASETS, Filters, export_field_meta, export_tables, investigator_list, site_countries
 
 log = logging.getLogger(__name__)
 Status = ExportRequest.Status
@@ -114,6 +116,122 @@ class ImproperlyConfiguredKey(RuntimeError):
 
 def exports_dir() -> Path:
     return Path(settings.EXPORTS_DIR)
+
+
+# --- projects and their members (coordinators) ------------------------------------------------------------
+
+ONLY_COORDINATORS_PROJECTS = "Only coordinators create export projects and change their members."
+MIN_K = 2
+
+
+def _coordinator(user) -> None:
+    if not access_for_user(user).is_coordinator:
+        raise ApplicationError(ONLY_COORDINATORS_PROJECTS, status=403)
+
+
+def _member_names(project: ExportProject) -> list[str]:
+    return sorted(project.members.values_list("username", flat=True))
+
+
+def export_project_create(
+    *,
+    user,
+    title: str,
+    approval_reference: str,
+    allows_limited_dataset: bool = False,
+    description: str = "",
+    k: int = 5,
+    channel: str = AuditChannel.WEB,
+) -> ExportProject:
+    """A coordinator's new project (no members yet); audited with its settings."""
+    _coordinator(user)
+    title, approval_reference = (title or "").strip(), (approval_reference or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not title:
+        errors["title"] = ["Give the project a title."]
+    if not approval_reference:
+        errors["approval_reference"] = ["Enter the ethics or data-access approval the project works under."]
+    elif ExportProject.objects.filter(approval_reference__iexact=approval_reference, title__iexact=title).exists():
+        errors["title"] = ["A project with this title and approval reference exists already."]
+    if k is None or int(k) < MIN_K:
+        errors["k"] = [f"k must be at least {MIN_K}."]
+    if errors:
+        raise ApplicationError("The project has errors.", field_errors=errors)
+    with transaction.atomic():
+        project = ExportProject.objects.create(
+            title=title,
+            approval_reference=approval_reference,
+            allows_limited_dataset=bool(allows_limited_dataset),
+            description=(description or "").strip(),
+            k=int(k),
+        )
+        audit_write(
+            instance=project,
+            action=AuditAction.CREATE,
+            user=user,
+            channel=channel,
+            changes={
+                "title": [None, project.title],
+                "approval_reference": [None, project.approval_reference],
+                "allows_limited_dataset": [None, project.allows_limited_dataset],
+                "k": [None, project.k],
+            },
+            reason="Export project created.",
+        )
+    return project
+
+
+def export_project_member_add(
+    *, user, project: ExportProject, member, channel: str = AuditChannel.WEB
+) -> ExportProject:
+    """Add an investigator to the project; audited (members before and after)."""
+    _coordinator(user)
+    with transaction.atomic():
+        locked = ExportProject.objects.select_for_update().get(pk=project.pk)
+        if member is None or not investigator_list().filter(pk=member.pk).exists():
+            raise ApplicationError(
+                "Only investigators can be project members.",
+                field_errors={"member": ["Choose a user with the investigator role."]},
+            )
+        before = _member_names(locked)
+        if member.get_username() in before:
+            raise ApplicationError(
+                "Already a member.", field_errors={"member": [f"{member.get_username()} is already a member."]}
+            )
+        locked.members.add(member)
+        audit_write(
+            instance=locked,
+            action=AuditAction.UPDATE,
+            user=user,
+            channel=channel,
+            changes={"members": [before, _member_names(locked)]},
+            reason=f"Member {member.get_username()} added.",
+        )
+    return locked
+
+
+def export_project_member_remove(
+    *, user, project: ExportProject, member, channel: str = AuditChannel.WEB
+) -> ExportProject:
+    """Remove a member (their past requests stay, they can no longer request or download); audited."""
+    _coordinator(user)
+    with transaction.atomic():
+        locked = ExportProject.objects.select_for_update().get(pk=project.pk)
+        before = _member_names(locked)
+        if member is None or member.get_username() not in before:
+            raise ApplicationError(
+                "Not a member.", field_errors={"member": ["This user is not a member of the project."]}
+            )
+        locked.members.remove(member)
+        audit_write(
+            instance=locked,
+            action=AuditAction.UPDATE,
+            user=user,
+            channel=channel,
+            changes={"members": [before, _member_names(locked)]},
+            reason=f"Member {member.get_username()} removed.",
+        )
+    return locked
 
 
 # --- asking, approving, refusing --------------------------------------------------------------------------
@@ -199,7 +317,7 @@ def export_request_create(
     return request
 
 
-def _approve(request: ExportRequest, *, user, reason: str) -> None:
+def _approve(request: ExportRequest, *, user, reason: str, channel: str = AuditChannel.WEB) -> None:
     now = timezone.now()
     ExportRequest.objects.filter(pk=request.pk).update(
         status=Status.APPROVED,
@@ -210,6 +328,14 @@ def _approve(request: ExportRequest, *, user, reason: str) -> None:
         message="Waiting for a worker.",
     )
     request.refresh_from_db()
+    audit_write(
+        instance=request,
+        action=AuditAction.UPDATE,
+        user=user,
+        channel=channel if user is not None else AuditChannel.SYSTEM,
+        changes={"status": [Status.REQUESTED, Status.APPROVED], "data_cut": [None, now.isoformat()]},
+        reason=reason or ("Approved by a coordinator." if user is not None else ""),
+    )
     transaction.on_commit(partial(_enqueue, request.pk), robust=True)
 
 
@@ -222,16 +348,20 @@ def _decidable(request_id: int, user) -> ExportRequest:
     return request
 
 
-def export_request_approve(*, request: ExportRequest, user, reason: str = "") -> ExportRequest:
-    """A coordinator's approval: the data cut is now, a worker builds it."""
+def export_request_approve(
+    *, request: ExportRequest, user, reason: str = "", channel: str = AuditChannel.WEB
+) -> ExportRequest:
+    """A coordinator's approval: the data cut is now, a worker builds it; audited."""
     with transaction.atomic():
         locked = _decidable(request.pk, user)
-        _approve(locked, user=user, reason=reason.strip())
+        _approve(locked, user=user, reason=reason.strip(), channel=channel)
     return locked
 
 
-def export_request_refuse(*, request: ExportRequest, user, reason: str) -> ExportRequest:
-    """A coordinator's refusal, with the reason the investigator reads."""
+def export_request_refuse(
+    *, request: ExportRequest, user, reason: str, channel: str = AuditChannel.WEB
+) -> ExportRequest:
+    """A coordinator's refusal, with the reason the investigator reads; audited."""
     if not (reason or "").strip():
         raise ApplicationError("Say why the request is refused.", field_errors={"reason": ["A reason is required."]})
     with transaction.atomic():
@@ -240,6 +370,14 @@ def export_request_refuse(*, request: ExportRequest, user, reason: str) -> Expor
             status=Status.REFUSED, decided_by=user, decided_at=timezone.now(), reason=reason.strip(), message=""
         )
         locked.refresh_from_db()
+        audit_write(
+            instance=locked,
+            action=AuditAction.UPDATE,
+            user=user,
+            channel=channel,
+            changes={"status": [Status.REQUESTED, Status.REFUSED]},
+            reason=reason.strip(),
+        )
     return locked
 
 
@@ -441,7 +579,16 @@ def export_download(*, request: ExportRequest, user, channel: str) -> Path:
     path = exports_dir() / request.file_path
     if not path.is_file():
         raise ApplicationError("The bundle's file is missing; request the export again.", status=410)
-    ExportDownload.objects.create(request=request, user=user, sha256=request.sha256, channel=channel)
+    with transaction.atomic():
+        download = ExportDownload.objects.create(request=request, user=user, sha256=request.sha256, channel=channel)
+        audit_write(
+            instance=download,
+            action=AuditAction.CREATE,
+            user=user,
+            channel=channel,
+            changes={"export": [None, request.export_id], "sha256": [None, request.sha256]},
+            reason="Bundle downloaded.",
+        )
     return path
 
 

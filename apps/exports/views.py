@@ -22,7 +22,7 @@ from registry.deid import PROFILES, TABLE_TITLES
 
 from . import selectors, services
 from .apis import zip_response
-from .forms import FORMAT_LABELS, DecisionForm, ExportRequestForm
+from .forms import FORMAT_LABELS, DecisionForm, ExportProjectForm, ExportRequestForm, MemberAddForm
 
 NO_ACCESS = "Your role does not give access to exports."
 
@@ -75,8 +75,62 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "members": project.members.order_by("username"),
         "requests": _request_rows(selectors.request_list_for_user(user=request.user).filter(project=project)),
         "can_request": selectors.can_request_exports(user=request.user),
+        "is_coordinator": selectors.export_reach(user=request.user) == "all",
     }
     return render(request, "exports/project_detail.html", context)
+
+
+def _require_coordinator(request: HttpRequest) -> None:
+    if selectors.export_reach(user=request.user) != "all":
+        raise PermissionDenied(services.ONLY_COORDINATORS_PROJECTS)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_create(request: HttpRequest) -> HttpResponse:
+    """A coordinator creates a project (title, approval reference, what the approval allows), then adds members."""
+    _require_coordinator(request)
+    form = ExportProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.export_project_create(user=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            add_application_error(form, error)
+        else:
+            messages.info(request, f"Project {project.title} created; add its investigators now.")
+            return redirect("exports:project-members", pk=project.pk)
+    return render(request, "exports/project_form.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_members(request: HttpRequest, pk: int) -> HttpResponse:
+    """A coordinator adds investigators to a project (POST ``member``) or removes one (POST ``remove``)."""
+    _require_coordinator(request)
+    project = selectors.project_get_for_user(user=request.user, pk=pk)
+    form = MemberAddForm(project=project)
+    if request.method == "POST" and "remove" in request.POST:
+        member = project.members.filter(pk=selectors.pk_or_zero(request.POST["remove"])).first()
+        try:
+            services.export_project_member_remove(user=request.user, project=project, member=member)
+        except ApplicationError as error:
+            messages.error(request, "; ".join(m for ms in error.field_errors.values() for m in ms) or error.message)
+        else:
+            messages.info(request, f"{member.get_username()} removed from the project.")
+            return redirect("exports:project-members", pk=project.pk)
+    elif request.method == "POST":
+        form = MemberAddForm(request.POST, project=project)
+        if form.is_valid():
+            member = form.cleaned_data["member"]
+            try:
+                services.export_project_member_add(user=request.user, project=project, member=member)
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                messages.info(request, f"{member.get_username()} added to the project.")
+                return redirect("exports:project-members", pk=project.pk)
+    context = {"project": project, "members": project.members.order_by("username"), "form": form}
+    return render(request, "exports/project_members.html", context)
 
 
 @login_required

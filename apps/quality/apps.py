@@ -7,3 +7,29 @@ class QualityConfig(AppConfig):
     name = "apps.quality"
     label = "quality"
     verbose_name = "Data quality"
+
+    def ready(self) -> None:
+        from apps.clinical.panels import patient_panel_register
+
+        from .panels import QUERY_PANEL
+
+        patient_panel_register(QUERY_PANEL)  # queries: the patient's open queries, "Raise a query" links
+
+        from apps.clinical.hooks import on_records_written
+
+        from .on_save import quality_on_records_written
+
+        on_records_written(quality_on_records_written)  # rules: the on-save warning rules open and close queries
+
+        from apps.clinical.panels import patient_list_column_register
+
+        from .dashboard import OPEN_QUERIES_COLUMN, dashboard_records_written
+
+        on_records_written(dashboard_records_written)  # dashboard: a write forgets its sites' cached figures
+        patient_list_column_register(OPEN_QUERIES_COLUMN)  # dashboard: the patient list's open-queries column
+
+        from .sdv import source_verification_clear
+        from .signoff_views import CASE_STATUS_PANEL
+
+        patient_panel_register(CASE_STATUS_PANEL)  # sign-off: case status, signature, sign / unlock / SDV links
+        on_records_written(source_verification_clear)  # sign-off: a change after source verification clears it

@@ -184,6 +184,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.roles",
+                "apps.quality.context_processors.query_count",  # the number beside "Queries" in the nav bar
             ],
         },
     }
@@ -233,6 +234,10 @@ SPECTACULAR_SETTINGS = {
         "RecurrenceEventEnum": "apps.clinical.serializers.RECURRENCE_EVENTS",
         "ExportStatusEnum": "apps.exports.models.ExportRequest.Status",
         "ValidationRunStatusEnum": "apps.validation.models.ValidationRun.Status",
+        # queries (the Data Resolution Workflow)
+        "QueryStatusEnum": "apps.quality.models.DataQuery.Status",
+        "QueryResolutionEnum": "apps.quality.models.DataQuery.Resolution",
+        "QueryClosingResolutionEnum": "apps.quality.serializers.CLOSING_CHOICES",
     },
 }
 
@@ -303,7 +308,21 @@ PERIODIC_TASKS = [
         "description": "Every five minutes: start again the validation runs whose worker died or whose message was "
         "lost.",
     },
+    {
+        "name": "Nightly data-quality sweep",
+        "task": "quality.sweep",
+        "crontab": {"minute": "0", "hour": "2"},
+        "description": "Nightly at 02:00 UTC: every data-quality rule over the whole registry; a query opens for "
+        "each new problem and closes itself, with a note, once its problem is fixed.",
+    },
 ]
+
+# DATA QUALITY
+# ------------------------------------------------------------------------------
+#: Days without a follow-up after which an episode still on follow-up is overdue (rule follow_up_overdue).
+from registry.quality import FOLLOW_UP_INTERVAL_DAYS  # noqa: E402
+
+QUALITY_FOLLOW_UP_INTERVAL_DAYS = int(os.environ.get("QUALITY_FOLLOW_UP_INTERVAL_DAYS", FOLLOW_UP_INTERVAL_DAYS))
 
 # EXPORTS
 # ------------------------------------------------------------------------------

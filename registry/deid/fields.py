@@ -26,6 +26,7 @@ from registry import vocabularies as v
 from registry.dates import DatePrecision
 from registry.decision.spec import CATEGORIES, CATEGORY_LABELS, FACTOR_LABELS, FACTOR_NAMES, LEVELS
 from registry.derive import EVENT_CODES, RECURRENCE_KINDS
+from registry.quality import REQUIRED_FIELDS
 
 
 class FieldKind(StrEnum):
@@ -115,6 +116,8 @@ class FieldMeta:
     free_text: bool | None = None
     role: Role = Role.DATA
     qi: QI | None = None
+    #: For a ``*_missing`` column: the name of the column whose missing-data code it holds.
+    missing_of: str = ""
     #: For a ``*_precision`` column: the name of the date column it qualifies.
     precision_of: str = ""
     #: A name of at most :data:`STATA_NAME_LENGTH` characters for Stata and SPSS, when ``name`` is longer.
@@ -310,6 +313,15 @@ def fields_from_import_columns(
             vocabulary=column.vocabulary,
             description=descriptions.get(key, ""),
         )
+        takes_code = takes_missing_code(record, column.field)
+        if takes_code:
+            meta = replace(
+                meta,
+                missing=tuple(
+                    (code, f"{meaning}; when answered with a missing-data code, see {name}{MISSING_SUFFIX}")
+                    for code, meaning in meta.missing
+                ),
+            )
         result.append(meta)
         if column.kind is ci.Kind.PARTIAL_DATE:
             result.append(
@@ -323,7 +335,37 @@ def fields_from_import_columns(
                     description="Whether the date is exact or known only to the month.",
                 )
             )
+        if takes_code:
+            result.append(missing_code_field(meta))
     return tuple(result)
+
+
+#: The import's record names that ``registry.quality.REQUIRED_FIELDS`` (the case-report form's) names otherwise.
+_QUALITY_RECORD = {ci.Record.PRIOR_IRAE.value: "adverse_event"}
+MISSING_SUFFIX = "_missing"
+MISSING_CODE_VALUES: Values = vocabulary_values(v.MISSING_DATA_CODES)
+
+
+def takes_missing_code(record: str, field: str) -> bool:
+    """Whether a site may answer the field with a missing-data code (it is one of the required fields)."""
+    required = REQUIRED_FIELDS.get(_QUALITY_RECORD.get(record, record), ())
+    return any(item.field == field for item in required)
+
+
+def missing_code_field(meta: FieldMeta) -> FieldMeta:
+    """The ``<column>_missing`` column beside a column that can take a missing-data code: the code, kept apart
+    from the value (empty when the site entered a value or left the field empty)."""
+    return FieldMeta(
+        name=f"{meta.name}{MISSING_SUFFIX}",
+        label=f"{meta.label} – missing-data code",
+        kind=FieldKind.CODE,
+        choices=MISSING_CODE_VALUES,
+        missing=(("", "No missing-data code (see the value column)"),),
+        record=meta.record,
+        missing_of=meta.name,
+        free_text=False,
+        description=f"Why {meta.name} is empty, when the site answered with a missing-data code instead of a value.",
+    )
 
 
 def _import_columns(*records: ci.Record, group: int | None = None) -> tuple[ci.Column, ...]:

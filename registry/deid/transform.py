@@ -34,7 +34,7 @@ import pandas as pd
 
 from registry.deid import pseudonyms
 from registry.deid.errors import DeidError
-from registry.deid.fields import ANALYSIS, QI, FieldKind, FieldMeta, Role, Values
+from registry.deid.fields import ANALYSIS, MISSING_SUFFIX, QI, FieldKind, FieldMeta, Role, Values
 from registry.deid.kanon import (
     COUNTRY_PREFIX,
     TISSUE_PREFIX,
@@ -112,6 +112,12 @@ def _fail(table: str, column: str, problem: str) -> DeidError:
 
 def _present(series: pd.Series) -> np.ndarray:
     """Which cells hold a value (None, NaN, NA, NaT and "" are missing)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):  # each distinct value judged once
+        codes = series.cat.codes.to_numpy()
+        categories = series.cat.categories.to_numpy(dtype=object)
+        filled = np.zeros(len(categories) + 1, dtype=bool)  # the last: code -1, missing
+        filled[:-1] = pd.notna(categories) & (categories != "")
+        return filled[codes]
     mask = series.notna().to_numpy()
     if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
         mask &= series.to_numpy(dtype=object) != ""
@@ -177,6 +183,13 @@ def _booleans(series: pd.Series, *, table: str, meta: FieldMeta) -> pd.Series:
 
 def _texts(series: pd.Series) -> pd.Series:
     """Text as ``str`` objects, missing as None; a list or tuple (the derived ``imputed``) joined with ';'."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.categories.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(categories, skipna=True) in ("string", "empty"):
+            # Each distinct text once: the categories (missing and "" as None) taken by code.
+            texts = np.full(len(categories) + 1, None, dtype=object)  # the last: code -1, missing
+            texts[:-1] = np.where(pd.notna(categories) & (categories != ""), categories, None)
+            return pd.Series(texts[series.cat.codes.to_numpy()], dtype=object)
     present = _present(series)
     values = series.astype(object).where(present, None).reset_index(drop=True)
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
@@ -553,6 +566,14 @@ class _TableBuilder:
             if meta.is_date:
                 self._date(meta, source, renamed)
                 continue
+            if meta.missing_of:
+                if meta.missing_of not in frame.columns or meta.missing_of in self.dropped:
+                    self.dropped[meta.name] = "missing-data code of a column not released"
+                    continue
+                new_name = f"{renamed.get(meta.missing_of, meta.missing_of)}{MISSING_SUFFIX}"
+                values = _convert(source[meta.name], table=table, meta=meta)
+                self._add(new_name, values, replace(meta, name=new_name, short_name=""))
+                continue
             if meta.precision_of and meta.precision_of in renamed:
                 new_name = f"{renamed[meta.precision_of]}_precision"
                 self._add(new_name, _convert(source[meta.name], table=table, meta=meta), replace(meta, name=new_name))
@@ -601,6 +622,10 @@ class _TableBuilder:
                 kind=FieldKind.INTEGER,
                 unit="days from the patient's first rechallenge start",
                 short_name="",
+                missing=tuple(
+                    (code, meaning.replace(f"{meta.name}{MISSING_SUFFIX}", f"{name}{MISSING_SUFFIX}"))
+                    for code, meaning in meta.missing
+                ),
                 deid_note=f"Date {meta.name} released as whole days from the patient's first rechallenge start "
                 "(day 0); negative = before it.",
             )

@@ -137,7 +137,7 @@ def write_parquet(
         kind = _ARROW_TYPES[meta.kind]
         series = frame[meta.name]
         if meta.kind in (FieldKind.TEXT, FieldKind.CODE):
-            array = pa.array(series.astype(object).where(series.notna(), None).tolist(), type=kind)
+            array = pa.array(series.to_numpy(dtype=object), type=kind, from_pandas=True)  # None/NaN: null
         else:
             array = pa.array(series, type=kind, from_pandas=True)
         arrays.append(array)

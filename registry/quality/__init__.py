@@ -160,12 +160,33 @@ class Required:
         return self.when is None or bool(self.when(values))
 
 
+@dataclass(frozen=True)
+class Given:
+    """The condition "``name`` holds a value"; a dataclass, so the set-wise checks read it as a column mask."""
+
+    name: str
+
+    def __call__(self, values: Values) -> bool:
+        return values.get(self.name) not in (None, "")
+
+
+@dataclass(frozen=True)
+class Equals:
+    """The condition "``name`` holds one of ``codes``" (read set-wise like :class:`Given`)."""
+
+    name: str
+    codes: tuple[Any, ...]
+
+    def __call__(self, values: Values) -> bool:
+        return values.get(self.name) in self.codes
+
+
 def _given(name: str) -> Callable[[Values], bool]:
-    return lambda values: values.get(name) not in (None, "")
+    return Given(name)
 
 
 def _equals(name: str, *codes: Any) -> Callable[[Values], bool]:
-    return lambda values: values.get(name) in codes
+    return Equals(name, codes)
 
 
 #: Fields the model lets a site leave empty but the registry needs answered, per record type. Fields the

@@ -27,21 +27,51 @@ pytestmark = pytest.mark.django_db
 #: The answer of an episode carries its derived values (PFS, TFI…), read from the patient's five
 #: record tables as a GET of the episode reads them; the change itself costs what any other does.
 DERIVED_VALUES = 5
+#: The on-save data-quality check of issue #10 (``apps.quality.on_save``), run when a write touches a field
+#: an on-save warning rule reads: the record rules (required, plausible) read the written table's rows of the
+#: patient and the queries about the written records (2 queries); the patient rules (toxicity stop, grade-5
+#: irAE) read the patient's ICI-1 course, irAEs and follow-ups and the patient's queries (4); opening queries
+#: writes them and their "opened" notes (2 more). The test records leave required fields blank, so creates open
+#: queries. A patient's tumour type decides whether PD-L1 TPS is required, an irAE's grade is read by the
+#: grade-5 rule, a follow-up's last-known-alive date is required; the other changes here are read by no rule.
+QUALITY_RECORD_CHECK = 2
+QUALITY_PATIENT_CHECK = 4
+QUALITY_OPENS = 2
+#: Sign-off (issue #10 item 5): a change clears the source-verification marks of the changed fields (one DELETE,
+#: ``apps.quality.sdv``; the record's patient is locked and read with the record, so the signed-case check costs
+#: nothing more); a new record of a patient locks the patient's row and reads its signature (one query).
+SDV_CLEARED = 1
+SIGNED_CASE_CHECK = 1
 PATCH_BUDGET = [
-    pytest.param(PATIENTS, 12, id=PATIENTS.route),
-    pytest.param(INITIAL_COURSES, 12, id=INITIAL_COURSES.route),
-    pytest.param(EPISODES, 12 + DERIVED_VALUES, id=EPISODES.route),
-    pytest.param(ADVERSE_EVENTS, 12, id=ADVERSE_EVENTS.route),
-    pytest.param(RESPONSES, 12, id=RESPONSES.route),
-    pytest.param(FOLLOW_UPS, 12, id=FOLLOW_UPS.route),
+    pytest.param(PATIENTS, 12 + QUALITY_RECORD_CHECK + SDV_CLEARED, id=PATIENTS.route),
+    pytest.param(INITIAL_COURSES, 12 + SDV_CLEARED, id=INITIAL_COURSES.route),
+    pytest.param(EPISODES, 12 + DERIVED_VALUES + SDV_CLEARED, id=EPISODES.route),
+    pytest.param(ADVERSE_EVENTS, 12 + QUALITY_PATIENT_CHECK + SDV_CLEARED, id=ADVERSE_EVENTS.route),
+    pytest.param(RESPONSES, 12 + SDV_CLEARED, id=RESPONSES.route),
+    pytest.param(FOLLOW_UPS, 12 + QUALITY_RECORD_CHECK + SDV_CLEARED, id=FOLLOW_UPS.route),
 ]
+#: A new irAE, response or follow-up reads the patient's recorded death (and a follow-up, in the same
+#: query, the dates its own death date must not precede): the ``after_death`` rule of issue #10, one
+#: query. A change reads it only when a date it is about changes.
+AFTER_DEATH = 1
+# A new ICI-1 course, irAE or follow-up runs both kinds of rules over one read of the patient's tables.
 CREATE_BUDGET = [
-    pytest.param(PATIENTS, 13, id=PATIENTS.route),
-    pytest.param(INITIAL_COURSES, 15, id=INITIAL_COURSES.route),
-    pytest.param(EPISODES, 16 + DERIVED_VALUES, id=EPISODES.route),
-    pytest.param(ADVERSE_EVENTS, 15, id=ADVERSE_EVENTS.route),
-    pytest.param(RESPONSES, 15, id=RESPONSES.route),
-    pytest.param(FOLLOW_UPS, 15, id=FOLLOW_UPS.route),
+    pytest.param(PATIENTS, 13 + QUALITY_RECORD_CHECK, id=PATIENTS.route),
+    pytest.param(
+        INITIAL_COURSES, 15 + QUALITY_PATIENT_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK, id=INITIAL_COURSES.route
+    ),
+    pytest.param(
+        EPISODES, 16 + DERIVED_VALUES + QUALITY_RECORD_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK, id=EPISODES.route
+    ),
+    pytest.param(
+        ADVERSE_EVENTS,
+        15 + AFTER_DEATH + QUALITY_PATIENT_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK,
+        id=ADVERSE_EVENTS.route,
+    ),
+    pytest.param(RESPONSES, 15 + AFTER_DEATH + SIGNED_CASE_CHECK, id=RESPONSES.route),
+    pytest.param(
+        FOLLOW_UPS, 15 + AFTER_DEATH + QUALITY_PATIENT_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK, id=FOLLOW_UPS.route
+    ),
 ]
 
 

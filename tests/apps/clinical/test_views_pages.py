@@ -145,12 +145,18 @@ def test_the_list_pages_by_fifty_and_counts_episodes_without_a_query_per_row(
     RechallengeEpisodeFactory(patient=first, sequence_number=1, start_date=dt.date(2024, 1, 1))
     RechallengeEpisodeFactory(patient=first, sequence_number=2, start_date=dt.date(2024, 9, 1))
     sign_in(client, data_entry_a)
-    with django_assert_max_num_queries(13) as queries:
+    with django_assert_max_num_queries(16) as queries:
         response = client.get(reverse("clinical:patient-list"))
     patient_queries = [q["sql"] for q in queries.captured_queries if "clinical_" in q["sql"]]
-    assert len(patient_queries) == 3  # the paginator's COUNT, the page, and the episode counts of its rows
+    # the paginator's COUNT, the page, the episode counts of its rows, and their status columns
+    assert len(patient_queries) == 4
     assert "clinical_rechallengeepisode" not in patient_queries[0] + patient_queries[1]
     assert "clinical_rechallengeepisode" in patient_queries[2]
+    assert "clinical_followup" in patient_queries[3]
+    # the open queries of its rows (data quality's column), one query
+    assert (
+        sum('FROM "quality_dataquery"' in q["sql"] and "patient_id" in q["sql"] for q in queries.captured_queries) == 1
+    )
     rows = response.context["rows"]
     assert len(rows) == 50
     assert rows[0].registry_id == first.registry_id and rows[0].episodes == 2
@@ -288,12 +294,19 @@ def test_episode_outcomes_are_derived_from_responses_and_follow_ups(client, site
     assert "same organ: Yes" in html
 
 
+#: The case-status panel of sign-off (issue #10 item 5): the patient's source-verification marks, one query (the
+#: status itself comes from the loaded timeline; the signer's name is read for a signed case only).
+CASE_STATUS_PANEL = 1
+#: Queries (issue #10 item 4): the patient's open queries (its panel) and the nav bar's count, one query each.
+QUERIES_PANEL_AND_NAV_COUNT = 2
+
+
 def test_the_patient_page_runs_a_bounded_number_of_queries(client, site_a, data_entry_a, django_assert_max_num_queries):
     small = full_case(site_a, episodes=1, per_episode=1)
     large = full_case(site_a, episodes=4, per_episode=5)
     sign_in(client, data_entry_a)
     client.get(patient_url(small))  # warm the session
-    with django_assert_max_num_queries(16) as small_queries:
+    with django_assert_max_num_queries(16 + CASE_STATUS_PANEL + QUERIES_PANEL_AND_NAV_COUNT) as small_queries:
         client.get(patient_url(small))
     with django_assert_max_num_queries(len(small_queries.captured_queries)) as large_queries:
         response = client.get(patient_url(large))

@@ -245,3 +245,36 @@ def test_a_limited_data_set_shifts_each_patients_dates_by_one_offset_within_the_
     assert all(len(shifts) == 1 for shifts in offsets.values())  # one offset per patient
     shifts = {next(iter(s)) for s in offsets.values()}
     assert all(1 <= abs(shift) <= 180 for shift in shifts) and len(shifts) > 10
+
+
+def test_a_missing_data_code_is_released_in_its_own_column_never_as_the_value(registry, project, member, coordinator):
+    from apps.clinical.models import AdverseEvent
+
+    episode = RechallengeEpisode.objects.select_related("patient").order_by("pk").first()
+    RechallengeEpisode.objects.filter(pk=episode.pk).update(
+        ldh_above_uln=None, missing_answers={"ldh_above_uln": "not_done"}
+    )
+    irae = AdverseEvent.objects.filter(episode__isnull=True).order_by("pk").first()
+    AdverseEvent.objects.filter(pk=irae.pk).update(hospitalised=None, missing_answers={"hospitalised": "unknown"})
+    built = services.export_request_build(request_id=approved(project, member, coordinator).pk)
+    assert built.status == ExportRequest.Status.READY, built.message
+    files = files_of(bundle_of(built))
+
+    analysis = pd.read_csv(io.BytesIO(files["analysis.csv"]), keep_default_na=False, dtype=str)
+    name = pseudonym(services.export_key(), project.pseudonym_scope, episode.patient_id)
+    row = analysis[(analysis.patient_pseudonym == name) & (analysis.episode_sequence == str(episode.sequence_number))]
+    assert row.episode_ldh_above_uln.tolist() == [""]
+    assert row.episode_ldh_above_uln_missing.tolist() == ["not_done"]
+    assert (analysis.episode_ldh_above_uln_missing != "").sum() == 1
+    # A date's code follows the date's released name (whole days from the first rechallenge start).
+    assert "ici1_stop_day_missing" in analysis.columns and "ici1_stop_date_missing" not in analysis.columns
+    iraes = pd.read_csv(io.BytesIO(files["iraes.csv"]), keep_default_na=False, dtype=str)
+    assert iraes.hospitalised_missing.value_counts().to_dict() == {"": len(iraes) - 1, "unknown": 1}
+    assert set(iraes.columns) >= {"resolution_day_missing", "peak_prednisone_mg_per_day_missing"}
+    assert pd.read_parquet(io.BytesIO(files["analysis.parquet"])).episode_ldh_above_uln_missing.notna().sum() == 1
+
+    codebook = json.loads(files["codebook.json"])["tables"]
+    entry = next(c for c in codebook["analysis"]["columns"] if c["column"] == "episode_ldh_above_uln_missing")
+    assert entry["values"] == [["not_done", "Not done"], ["unknown", "Unknown"], ["not_applicable", "Not applicable"]]
+    value = next(c for c in codebook["analysis"]["columns"] if c["column"] == "episode_ldh_above_uln")
+    assert "episode_ldh_above_uln_missing" in value["missing"][0][1]

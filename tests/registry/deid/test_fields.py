@@ -107,3 +107,25 @@ def test_every_column_has_a_unique_stata_name():
 def test_a_column_name_must_be_an_identifier():
     with pytest.raises(ValueError):
         FieldMeta("not a name", "x", FieldKind.TEXT)
+
+
+def test_fields_that_take_a_missing_data_code_have_a_code_column_right_after_them():
+    from registry import vocabularies as v
+    from registry.deid.fields import ANALYSIS, FOLLOW_UPS, IRAES, default_field_meta
+    from registry.quality import REQUIRED_FIELDS
+
+    tables = default_field_meta()
+    for table, record, name, field in [
+        (ANALYSIS, "episode", "episode_ldh_above_uln", "ldh_above_uln"),
+        (ANALYSIS, "initial_course", "ici1_stop_date", "stop_date"),
+        (IRAES, "adverse_event", "hospitalised", "hospitalised"),
+        (FOLLOW_UPS, "follow_up", "death_date", "death_date"),
+    ]:
+        assert field in {item.field for item in REQUIRED_FIELDS[record]}
+        names = [meta.name for meta in tables[table]]
+        code = by_name(tables[table])[f"{name}_missing"]
+        after = names.index(name) + (2 if f"{name}_precision" in names else 1)
+        assert names[after] == code.name and code.missing_of == name
+        assert code.choices == tuple((term.code, term.label) for term in v.MISSING_DATA_CODES)
+        assert not code.is_free_text and f"{name}_missing" in by_name(tables[table])[name].missing[0][1]
+    assert not any(meta.missing_of for meta in tables["responses"])  # no response field is required

@@ -77,3 +77,10 @@ def test_short_keys_are_refused(key):
 def test_a_project_is_required():
     with pytest.raises(ValueError, match="project"):
         p.pseudonym(KEY, "", 1)
+
+
+@pytest.mark.parametrize("key", [KEY, bytes(range(100))])  # a key longer than SHA-256's block is hashed first
+def test_pseudonyms_in_bulk_are_the_ones_computed_one_by_one(key):
+    keys = [*range(1, 300), "AMS1-0042-7", "é-ü"]
+    names = p.pseudonyms(key, "project-9", keys)
+    assert names == {str(k): p.pseudonym(key, "project-9", k) for k in keys}

@@ -1,0 +1,15 @@
+"""Celery tasks of data quality: thin wrappers around ``apps.quality.sweep``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .sweep import quality_sweep
+
+
+@shared_task(name="quality.sweep", acks_late=True, soft_time_limit=1800, time_limit=1900)
+def sweep() -> dict:
+    """Nightly (``settings.PERIODIC_TASKS``, editable in the admin): every rule over the whole registry; the
+    queries of new problems open, those of fixed problems close. A second delivery is harmless (idempotent;
+    a sweep waits for one already running)."""
+    return quality_sweep()
