@@ -34,6 +34,7 @@ from apps.core.viewsets import (
     ErrorSerializer,
     RecordPagination,
 )
+from registry.text import NUL_MESSAGE, contains_nul
 
 from . import signoff
 from .signoff_selectors import case_summary, verification_list_for_user
@@ -228,6 +229,9 @@ class SourceVerificationViewSet(
         if self.action != "list":
             return marks
         params = self.request.query_params
+        nul = {name: [NUL_MESSAGE] for name in ("patient", "record_type", "site") if contains_nul(params.get(name, ""))}
+        if nul:
+            raise exceptions.ValidationError(nul)
         if params.get("patient"):
             marks = marks.filter(patient__registry_id=params["patient"])
         if params.get("record_type"):
