@@ -53,7 +53,6 @@ from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from apps.assessments.demo import demo_registry_seed  # noqa: E402
 from apps.assessments.models import Assessment  # noqa: E402
 from apps.clinical.models import (  # noqa: E402
     AdverseEvent,
@@ -66,6 +65,7 @@ from apps.clinical.models import (  # noqa: E402
 from apps.core.models import AuditEntry  # noqa: E402
 from apps.quality.models import DataQuery, QueryComment  # noqa: E402
 from apps.quality.sweep import follow_up_interval_days, quality_sweep  # noqa: E402
+from bench.registry_seed import load_average, seed_or_reuse  # noqa: E402
 from registry.quality import OUTCOME_DUE_MONTHS, PLAUSIBLE_RANGES, RULES  # noqa: E402
 
 BUDGET_SECONDS = 60.0
@@ -186,21 +186,15 @@ def main() -> int:
         _truncate(CLINICAL_TABLES + QUALITY_TABLES)
     print(
         f"quality sweep bench: PostgreSQL {_scalar('SHOW server_version')}, {os.cpu_count()} CPUs, "
-        f"load average {_load()}"
+        f"load average {load_average()}"
     )
-    if args.reuse:
-        if not Patient.objects.exists():
-            parser.error("--reuse needs a seeded registry")
-    else:
-        if Patient.objects.exists():
-            parser.error("the database already has patients: use an empty one, --reset, or --reuse")
-        started = time.perf_counter()
-        counts = demo_registry_seed(
-            sites=args.sites, patients=args.patients, seed=args.seed, batch_size=args.batch_size, use_copy=True
-        )
+    seeded = seed_or_reuse(
+        parser, reuse=args.reuse, sites=args.sites, patients=args.patients, seed=args.seed, batch_size=args.batch_size
+    )
+    if seeded is not None:
+        counts, seconds = seeded
         print(
-            f"seeded {args.patients:,} patients at {args.sites} sites, seed {args.seed}, in "
-            f"{time.perf_counter() - started:.1f} s (COPY): "
+            f"seeded {args.patients:,} patients at {args.sites} sites, seed {args.seed}, in {seconds:.1f} s (COPY): "
             + ", ".join(f"{key} {value:,}" for key, value in counts.items())
         )
 
@@ -455,10 +449,6 @@ def _truncate(models: tuple) -> None:
 
 def _analyze() -> None:
     _execute("ANALYZE")
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

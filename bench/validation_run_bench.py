@@ -40,7 +40,6 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from apps.assessments.demo import demo_registry_seed  # noqa: E402
 from apps.assessments.models import Assessment  # noqa: E402
 from apps.clinical.models import (  # noqa: E402
     AdverseEvent,
@@ -53,6 +52,7 @@ from apps.clinical.models import (  # noqa: E402
 from apps.core.models import AuditEntry  # noqa: E402
 from apps.validation import plots, services  # noqa: E402
 from apps.validation.models import ValidationRun, ValidationRunFigure  # noqa: E402
+from bench.registry_seed import load_average, seed_or_reuse  # noqa: E402
 from bench.validation_bench import _lifelines_population  # noqa: E402
 from registry.validation import build_populations, potential_follow_up  # noqa: E402
 
@@ -110,20 +110,14 @@ def main() -> int:
             if args.reuse
             else f"about {args.episodes:,} episodes, {args.sites} sites, seed {args.seed}, "
         )
-        + f"PostgreSQL {server}, {os.cpu_count()} CPUs, load average {_load()}"
+        + f"PostgreSQL {server}, {os.cpu_count()} CPUs, load average {load_average()}"
     )
-    if args.reuse:
-        if not Patient.objects.exists():
-            parser.error("--reuse needs a seeded registry")
-    else:
-        if Patient.objects.exists():
-            parser.error("the database already has patients: use an empty one, --reset, or --reuse")
-        patients = max(1, math.ceil(args.episodes / EPISODES_PER_PATIENT))
-        started = time.perf_counter()
-        counts = demo_registry_seed(
-            sites=args.sites, patients=patients, seed=args.seed, batch_size=args.batch_size, use_copy=True
-        )
-        seeded = time.perf_counter() - started
+    patients = max(1, math.ceil(args.episodes / EPISODES_PER_PATIENT))
+    seeding = seed_or_reuse(
+        parser, reuse=args.reuse, sites=args.sites, patients=patients, seed=args.seed, batch_size=args.batch_size
+    )
+    if seeding is not None:
+        counts, seeded = seeding
         print(
             f"seeded {counts['patients']:,} patients, {counts['episodes']:,} episodes in {seeded:.1f} s (COPY); "
             + ", ".join(f"{key} {value:,}" for key, value in counts.items() if key not in ("patients", "episodes"))
@@ -205,15 +199,11 @@ def main() -> int:
     print(f"  ({detail} s{'; cox_cluster projected from two subsamples' if projected else ''})")
     print(f"ratio lifelines / full run: {total / full:.1f}x")
     print(f"ratio lifelines / statistics of the run: {total / parts['validation_metrics']:.1f}x")
-    print(f"load average at the end: {_load()}; plot format {plots.PLOT_FORMAT}")
+    print(f"load average at the end: {load_average()}; plot format {plots.PLOT_FORMAT}")
     if total < full:
         print("  the full run is slower than the lifelines baseline")
         status = 1
     return status
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":
