@@ -5,7 +5,7 @@
 episode: patient, site, ICI-1, the episode's baseline, the locked assessment with its factor levels,
 and the derived endpoints with their event flags), and the long tables ``iraes``, ``responses`` and
 ``follow_ups``. Each is one SQL query (on PostgreSQL streamed with ``COPY … TO STDOUT`` into pandas by
-``apps.validation.selectors.read_table``), never one query per episode; the endpoints are derived
+``apps.core.frames.read_table``), never one query per episode; the endpoints are derived
 set-wise by ``registry.derive_frames.derive_episodes`` from the same five inputs the validation reads.
 Only columns the profile releases are read: an identifier or free-text column never leaves the
 database (the metadata, not a list here, says which those are). Records are taken as they stood at
@@ -41,8 +41,7 @@ from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user
 from apps.assessments.models import Assessment
 from apps.clinical.models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
-from apps.core.records import record_types
-from apps.validation.selectors import (
+from apps.core.frames import (
     BOOL,
     DATE,
     DATETIME,
@@ -51,11 +50,12 @@ from apps.validation.selectors import (
     NULLABLE_INT,
     TEXT,
     Table,
+    copy_out_csv,
     read_table,
+    table_sql,
+    typed_frame,
 )
-from apps.validation.selectors import _copy_out as copy_csv  # the COPY reader and typing the validation frame uses
-from apps.validation.selectors import _sql as sql_of
-from apps.validation.selectors import _typed as typed_frame
+from apps.core.records import record_types
 from registry import csv_import as ci
 from registry.decision import available_versions
 from registry.decision.spec import FACTOR_NAMES
@@ -208,7 +208,7 @@ def _read(table: Table) -> pd.DataFrame:
     if connection.vendor != "postgresql":
         return read_table(table)
     buffer = io.BytesIO()
-    copy_csv(*sql_of(table), buffer)
+    copy_out_csv(*table_sql(table), buffer)
     names = list(table.columns)
     if not buffer.tell():
         return read_table(table)  # no rows: the cursor path types an empty frame the same way
