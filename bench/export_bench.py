@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reset", action="store_true", help="Truncate the clinical tables and the audit trail first.")
     parser.add_argument("--reuse", action="store_true", help="Time a registry seeded before; do not seed.")
+    parser.add_argument("--runs", type=int, default=2, help="Times the export is run (the floor is the best of 2).")
     parser.add_argument("--tracemalloc", action="store_true", help="Also trace Python allocations (slower).")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -129,21 +130,26 @@ def main() -> int:
 
     if args.tracemalloc:
         tracemalloc.start()
-    began = time.perf_counter()
-    bundle, manifest = services.export_bundle(
-        export_id="BENCH",
-        project={"id": "bench", "title": "Export benchmark"},
-        project_scope="bench",
-        requester="bench",
-        approver=None,
-        datasets=["analysis"],
-        formats=["parquet"],
-        profile_name="safe_harbor",
-        k=5,
-        filters={},
-        data_cut=cut,
-    )
-    export_seconds = time.perf_counter() - began
+    # The export is timed as often as the floor (the first run also loads modules and warms caches); the
+    # ratio takes the best of each, and every run is printed.
+    runs = []
+    for _ in range(args.runs):
+        began = time.perf_counter()
+        bundle, manifest = services.export_bundle(
+            export_id="BENCH",
+            project={"id": "bench", "title": "Export benchmark"},
+            project_scope="bench",
+            requester="bench",
+            approver=None,
+            datasets=["analysis"],
+            formats=["parquet"],
+            profile_name="safe_harbor",
+            k=5,
+            filters={},
+            data_cut=cut,
+        )
+        runs.append(time.perf_counter() - began)
+    export_seconds = min(runs)
     traced = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
     rows = manifest["tables"]["analysis"]["rows"]
@@ -151,6 +157,7 @@ def main() -> int:
     print(f"export bench: {episodes:,} episodes in the registry, {rows:,} rows exported, k = 5, safe_harbor, Parquet")
     print(f"  COPY (SELECT … same rows, columns …) TO STDOUT: {floor_seconds:8.2f} s ({floor_bytes / 1e6:,.1f} MB)")
     print(f"  export (read, derive, de-identify, write, zip): {export_seconds:8.2f} s ({len(bundle) / 1e6:,.1f} MB)")
+    print(f"    runs: {', '.join(f'{seconds:.2f} s' for seconds in runs)} (the best is compared)")
     print(f"  ratio export / COPY: {export_seconds / floor_seconds:.2f}x (target ≤ 3x)")
     print(f"  peak memory (max RSS of the process): {rss / 1e9:.2f} GB (target < 4 GB)")
     if traced is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Model, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Cast, NullIf
@@ -396,17 +397,20 @@ def _derivation_tables(patients: QuerySet | None, cut: dt.datetime) -> dict[str,
     return tables
 
 
-def _assessment_frame(episodes: QuerySet, cut: dt.datetime, filters: Filters) -> pd.DataFrame:
-    """The locked assessment of each episode (of the filtered model version, else the latest locked), with its
-    factor levels: one query. The factors are a JSON list of ``{"factor", "level", …}``; the i-th entry's name
-    and level are read as columns (JSON key transforms, on PostgreSQL and SQLite alike) and matched by name
-    column-wise, so no row is parsed in Python."""
+#: The factor slots read per assessment: a version may list a factor more or fewer; extra slots are NULL.
+_FACTOR_SLOTS = range(len(FACTOR_NAMES) + 2)
+
+
+def _assessment_table(episodes: QuerySet, cut: dt.datetime, filters: Filters) -> Table:
+    """The locked assessments of the episodes (of the filtered model version, if any), with their factors.
+
+    The factors are a JSON list of ``{"factor", "level", …}``; the i-th entry's name and level are read as
+    columns (JSON key transforms, on PostgreSQL and SQLite alike), so no row is parsed in Python."""
     queryset = Assessment.objects.filter(assessed_at__lte=cut)
     if not filters.takes_everything:  # else the analysis table's merge keeps the episodes it has
         queryset = queryset.filter(episode__in=episodes)
     if filters.model_version:
         queryset = queryset.filter(model_version=filters.model_version)
-    positions = range(len(FACTOR_NAMES) + 2)  # a version may list a factor more or fewer; extra slots are NULL
     annotations: dict[str, Any] = {
         "assessment_model_version": F("model_version"),
         "assessment_category": F("category"),
@@ -422,29 +426,70 @@ def _assessment_frame(episodes: QuerySet, cut: dt.datetime, filters: Filters) ->
         "assessed_at": DATETIME,
         "pk": NULLABLE_INT,
     }
-    for i in positions:
+    for i in _FACTOR_SLOTS:
         for part in ("factor", "level"):
             annotations[f"f{i}_{part}"] = _json_text(f"factors__{i}__{part}")
             columns[f"f{i}_{part}"] = TEXT
-    frame = _read(Table(queryset.annotate(**annotations), columns))
+    return Table(queryset.annotate(**annotations), columns)
+
+
+def _latest_assessments(frame: pd.DataFrame) -> pd.DataFrame:
+    """The latest locked assessment of each episode, one column per factor with its level.
+
+    Compared as categories (each distinct name once), levels copied where the name matches: the last entry
+    naming a factor wins."""
     frame = frame.sort_values(["episode_id", "assessed_at", "pk"], kind="mergesort")
     frame = frame.drop_duplicates("episode_id", keep="last").reset_index(drop=True)
-    # Compared as categories (each distinct name once), levels copied where the name matches: the last
-    # entry naming a factor wins.
-    levels = {i: frame[f"f{i}_level"].astype(object).to_numpy() for i in positions}
+    levels = {i: frame[f"f{i}_level"].astype(object).to_numpy() for i in _FACTOR_SLOTS}
     for name in FACTOR_NAMES:
         level = np.full(len(frame), None, dtype=object)
-        for i in positions:
+        for i in _FACTOR_SLOTS:
             named = frame[f"f{i}_factor"].eq(name).to_numpy(dtype=bool, na_value=False)
             level[named] = levels[i][named]
         level[pd.isna(level)] = None
         frame[f"assessment_factor_{name}"] = pd.Series(level, index=frame.index, dtype=object)
-    return frame.drop(columns=["pk", *(f"f{i}_{part}" for i in positions for part in ("factor", "level"))])
+    return frame.drop(columns=["pk", *(f"f{i}_{part}" for i in _FACTOR_SLOTS for part in ("factor", "level"))])
 
 
 def _json_text(path: str) -> NullIf:
     """The text at a JSON path; NULL for a JSON null or a missing key (SQLite gives the text 'null')."""
     return NullIf(Cast(KT(path), output_field=TextField()), Value("null"), output_field=TextField())
+
+
+#: Connections reading an export's tables at once on PostgreSQL (see :func:`_read_all`).
+READ_CONNECTIONS = 2
+
+
+def _read_all(tables: Mapping[str, Table]) -> dict[str, pd.DataFrame]:
+    """Every table of an export, read from one snapshot of the database; on PostgreSQL several at once.
+
+    The server streams one table while this process parses another, so reading costs about the longest
+    reads rather than their sum. The connections share the snapshot the first one exports
+    (``pg_export_snapshot``), so the tables agree with each other as if read by one query — more exact than
+    reading them one after another, each at its own moment. Inside a transaction (a test, a request) the
+    rows may be uncommitted and invisible to other connections: then the tables are read one by one here.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block or READ_CONNECTIONS < 2 or len(tables) < 2:
+        return {name: _read(table) for name, table in tables.items()}
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT pg_export_snapshot()")
+            snapshot = cursor.fetchone()[0]
+        with ThreadPoolExecutor(max_workers=READ_CONNECTIONS, thread_name_prefix="export-read") as pool:
+            futures = {name: pool.submit(_read_in_snapshot, table, snapshot) for name, table in tables.items()}
+            return {name: future.result() for name, future in futures.items()}
+
+
+def _read_in_snapshot(table: Table, snapshot: str) -> pd.DataFrame:
+    """One table, on this thread's own connection, as the database stood in ``snapshot``."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+            return _read(table)
+    finally:
+        connection.close()  # the pool's threads end with the export: their connections must not linger
 
 
 def export_tables(
@@ -460,47 +505,40 @@ def export_tables(
     report = progress or (lambda percent, what: None)
     episodes = _episodes(data_cut, filters)
     patient_ids = Patient.objects.filter(pk__in=episodes.values("patient_id")).values("pk")
-    report(0, "Reading the rechallenge episodes")
-    analysis = _read(_analysis_table(episodes, field_meta[ANALYSIS], profile))
-    report(20, "Reading the locked assessments")
-    assessed = _assessment_frame(episodes, data_cut, filters)
-    report(35, "Deriving the endpoints")
     selected = None if filters.takes_everything else patient_ids  # every patient: no IN (subquery) to plan
-    frames = {name: _read(table) for name, table in _derivation_tables(selected, data_cut).items()}
-    derived = derive_episodes(frames).drop(columns=["patient_id", "sequence_number"])
-    del frames
-    declared = {m.name for m in field_meta[ANALYSIS]}
-    derived = derived[[c for c in derived.columns if c == "episode_id" or c in declared]]
-    analysis = analysis.merge(assessed, on="episode_id", how="left", validate="one_to_one")
-    analysis = analysis.merge(derived, on="episode_id", how="left", validate="one_to_one")
-    tables = {ANALYSIS: analysis}
-    report(55, "Reading the long tables")
     episode_ids = episodes.values("pk")
+    reads: dict[str, Table] = {
+        ANALYSIS: _analysis_table(episodes, field_meta[ANALYSIS], profile),
+        "assessments": _assessment_table(episodes, data_cut, filters),
+        **{f"derive:{name}": table for name, table in _derivation_tables(selected, data_cut).items()},
+    }
     if IRAES in datasets:
         # irAEs of ICI-1 (no episode) of the selected patients, and those of the selected rechallenges.
         queryset = AdverseEvent.objects.filter(created_at__lte=data_cut, patient_id__in=patient_ids).filter(
             Q(episode__isnull=True) | Q(episode_id__in=episode_ids)
         )
-        table = _long_table(
-            AdverseEvent,
-            ci.Record.PRIOR_IRAE,
-            queryset,
-            field_meta[IRAES],
-            profile,
-            extra=("meddra_code", "organ_category", "recurrence_status"),
-        )
-        tables[IRAES] = _read(table)
+        extra = ("meddra_code", "organ_category", "recurrence_status")
+        reads[IRAES] = _long_table(AdverseEvent, ci.Record.PRIOR_IRAE, queryset, field_meta[IRAES], profile, extra)
     if RESPONSES in datasets:
         queryset = ResponseAssessment.objects.filter(created_at__lte=data_cut, episode_id__in=episode_ids)
-        tables[RESPONSES] = _read(
-            _long_table(ResponseAssessment, ci.Record.RESPONSE, queryset, field_meta[RESPONSES], profile)
-        )
+        reads[RESPONSES] = _long_table(ResponseAssessment, ci.Record.RESPONSE, queryset, field_meta[RESPONSES], profile)
     if FOLLOW_UPS in datasets:
         queryset = FollowUp.objects.filter(created_at__lte=data_cut, episode_id__in=episode_ids)
-        tables[FOLLOW_UPS] = _read(
-            _long_table(FollowUp, ci.Record.FOLLOW_UP, queryset, field_meta[FOLLOW_UPS], profile)
-        )
-    return tables  # codes stay categories: the de-identification reads each distinct value once
+        reads[FOLLOW_UPS] = _long_table(FollowUp, ci.Record.FOLLOW_UP, queryset, field_meta[FOLLOW_UPS], profile)
+    report(0, f"Reading {len(reads)} tables")
+    frames = _read_all(reads)
+    report(50, "Deriving the endpoints")
+    assessed = _latest_assessments(frames.pop("assessments"))
+    derivation = {name.removeprefix("derive:"): frames.pop(name) for name in list(frames) if name.startswith("derive:")}
+    derived = derive_episodes(derivation).drop(columns=["patient_id", "sequence_number"])
+    del derivation
+    declared = {m.name for m in field_meta[ANALYSIS]}
+    derived = derived[[c for c in derived.columns if c == "episode_id" or c in declared]]
+    analysis = frames.pop(ANALYSIS).merge(assessed, on="episode_id", how="left", validate="one_to_one")
+    frames[ANALYSIS] = analysis.merge(derived, on="episode_id", how="left", validate="one_to_one")
+    report(90, "Tables read")
+    return {name: frames[name] for name in (ANALYSIS, IRAES, RESPONSES, FOLLOW_UPS) if name in frames}
+    # codes stay categories: the de-identification reads each distinct value once
 
 
 __all__ = [
