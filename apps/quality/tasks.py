@@ -1,9 +1,10 @@
-"""Celery tasks of data quality: thin wrappers around ``apps.quality.sweep``."""
+"""Celery tasks of data quality: thin wrappers around ``apps.quality.sweep`` and ``apps.quality.dashboard``."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from .dashboard import dashboard_warm
 from .sweep import quality_sweep
 
 
@@ -13,3 +14,10 @@ def sweep() -> dict:
     queries of new problems open, those of fixed problems close. A second delivery is harmless (idempotent;
     a sweep waits for one already running)."""
     return quality_sweep()
+
+
+@shared_task(name="quality.warm_dashboard", acks_late=True, soft_time_limit=600, time_limit=660)
+def warm_dashboard() -> list[int]:
+    """Every five minutes (``settings.PERIODIC_TASKS``): the dashboard's clinical figures of the sites whose
+    cached entry a write dropped, computed before a coordinator asks for them. Idempotent."""
+    return dashboard_warm()

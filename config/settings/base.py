@@ -315,6 +315,13 @@ PERIODIC_TASKS = [
         "description": "Nightly at 02:00 UTC: every data-quality rule over the whole registry; a query opens for "
         "each new problem and closes itself, with a note, once its problem is fixed.",
     },
+    {
+        "name": "Warm the data-quality dashboard",
+        "task": "quality.warm_dashboard",
+        "crontab": {"minute": "*/5"},
+        "description": "Every five minutes: compute the dashboard's clinical figures of the sites a write changed, "
+        "so coordinators open the dashboard from the cache.",
+    },
 ]
 
 # DATA QUALITY

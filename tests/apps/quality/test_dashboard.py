@@ -240,6 +240,30 @@ def test_figures_cached_per_site_are_forgotten_when_the_site_is_written(
     assert (_row(board, "AAA").patients, _row(board, "BBB").patients) == (3, 1)
 
 
+def test_the_warming_task_computes_only_the_sites_a_write_dropped_and_the_next_view_reads_the_cache(
+    world, coordinator, django_capture_on_commit_callbacks
+):
+    from apps.clinical.hooks import RecordWrite
+    from apps.quality.dashboard import dashboard_records_written, dashboard_warm
+    from apps.quality.tasks import warm_dashboard
+
+    site_ids = sorted({world["a1"].site_id, world["b1"].site_id})
+    assert sorted(warm_dashboard()) == site_ids  # nothing cached yet: every site
+    assert dashboard_warm() == []  # all cached: nothing computed
+    PatientFactory(site=world["a1"].site, tumour_type="MEL")
+    write = RecordWrite("create", "patient", 0, None, world["a1"].site_id, frozenset({"sex"}))
+    with django_capture_on_commit_callbacks(execute=True):
+        dashboard_records_written(writes=[write], user=coordinator, channel="web")
+
+    assert dashboard_warm() == [world["a1"].site_id]
+    access_for_user(coordinator)
+    dashboard_for_user(user=coordinator)  # the quality part, kept a minute
+    with CaptureQueriesContext(connection) as warmed:
+        board = dashboard_for_user(user=coordinator)
+    assert len(warmed) == 1  # the user's sites: the clinical figures came from the cache
+    assert (_row(board, "AAA").patients, _row(board, "BBB").patients) == (3, 1)
+
+
 # --- Drilldowns: exactly the records behind each figure ---------------------------------------------------------
 
 
