@@ -213,8 +213,9 @@ def _read(table: Table) -> pd.DataFrame:
     names = list(table.columns)
     if not buffer.tell():
         return read_table(table)  # no rows: the cursor path types an empty frame the same way
+    source = pa.BufferReader(buffer.getbuffer())  # read in place, not copied
     parsed = pa_csv.read_csv(
-        pa.BufferReader(buffer.getbuffer()),
+        source,
         read_options=pa_csv.ReadOptions(column_names=names, block_size=16 << 20),
         convert_options=pa_csv.ConvertOptions(
             column_types={name: _ARROW_KINDS[kind] for name, kind in table.columns.items()},
@@ -223,8 +224,11 @@ def _read(table: Table) -> pd.DataFrame:
             quoted_strings_can_be_null=True,
         ),
     )
-    frame = parsed.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
-    del parsed, buffer  # the CSV text is not needed once parsed
+    source.close()
+    del source, buffer  # the CSV text is freed with the arrow table, which may point into it
+    # Column by column, each arrow column freed once converted: the peak is one table, not two.
+    frame = parsed.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get, split_blocks=True, self_destruct=True)
+    del parsed
     return typed_frame(frame, table.columns)
 
 

@@ -484,6 +484,8 @@ class _TableBuilder:
         self.qi_columns: dict[QI, str] = {}
         self.qi_original: dict[QI, pd.Series] = {}
         self.sequence_name: str | None = None
+        #: The released columns' names, in order, once :meth:`frame` has taken the columns.
+        self.names: list[str] | None = None
 
     def _link(self) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
         """Rows kept, their patient positions, and (long tables) their episodes' sequence numbers.
@@ -518,7 +520,10 @@ class _TableBuilder:
     def build(self, sequence_meta: FieldMeta | None) -> None:
         frame, profile, table = self.source, self.profile, self.name
         rows, self.positions, linked_sequence = self._link()
-        source = frame.iloc[rows].reset_index(drop=True)
+        if len(rows) == len(frame) and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0:
+            source = frame  # every row kept, in order: read in place (a copy of a million rows costs gigabytes)
+        else:
+            source = frame.iloc[rows].reset_index(drop=True)
         self.columns[PSEUDONYM_COLUMN] = pd.Series(self.patients.pseudonyms[self.positions], dtype=object)
         self.out_meta[PSEUDONYM_COLUMN] = PSEUDONYM_META
         for meta in self.meta:
@@ -644,16 +649,30 @@ class _TableBuilder:
         self._add(name, values, out)
 
     def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.columns)
-        keys = [PSEUDONYM_COLUMN] + ([self.sequence_name] if self.sequence_name in frame.columns else [])
-        if frame.duplicated(subset=keys).any():
+        """The released table, sorted by pseudonym (and rechallenge number); the built columns are handed over.
+
+        The order is found on the key columns alone and each column is moved into the table one at a time, so
+        the table and its built columns never both exist whole (at a million rows each is gigabytes)."""
+        self.names = list(self.columns)
+        keys = [PSEUDONYM_COLUMN] + ([self.sequence_name] if self.sequence_name in self.columns else [])
+        head = pd.DataFrame({key: self.columns[key] for key in keys})
+        if head.duplicated(subset=keys).any():
+            frame = pd.DataFrame(self.columns)
             keys = keys + [c for c in frame.columns if c not in keys]
-        ordered = frame.sort_values(keys, kind="mergesort", na_position="first", key=_sortable)
-        return ordered.reset_index(drop=True)
+            ordered = frame.sort_values(keys, kind="mergesort", na_position="first", key=_sortable)
+            self.columns = {}
+            return ordered.reset_index(drop=True)
+        order = head.sort_values(keys, kind="mergesort", na_position="first", key=_sortable).index.to_numpy()
+        del head
+        out: dict[str, pd.Series] = {}
+        for name in self.names:
+            column = self.columns.pop(name)
+            out[name] = column.take(order).reset_index(drop=True) if len(column) else column
+        return pd.DataFrame(out, copy=False)
 
     def released_fields(self, *, countries: Mapping[str, str]) -> tuple[FieldMeta, ...]:
         out = []
-        for name in self.columns:
+        for name in self.names if self.names is not None else self.columns:
             meta = self.out_meta.get(name)
             if name == AGE_BAND_COLUMN and meta is None:
                 meta = age_band_meta(self.profile)
