@@ -16,6 +16,8 @@ IDENTIFIER_FIELDS: dict[str, frozenset[str]] = {
 FREE_TEXT_FIELDS: dict[str, frozenset[str]] = {
     "patient": frozenset({"histology"}),
     "episode": frozenset({"clinical_justification"}),
+    #: An irAE's term outside the CTCAE list, typed in full: a rare event can point to one patient.
+    "adverse_event": frozenset({"ctcae_term_other"}),
 }
 
 #: Fields hidden from coordinators (registry-wide, pseudonymised view).

@@ -3,7 +3,13 @@
 One CSV row is one **rechallenge episode**. Each row repeats its patient's columns and the patient's
 initial ICI course (ICI-1) with up to three prior irAEs of ICI-1; several rows with the same
 ``local_identifier`` are the same patient's 1st, 2nd… rechallenge, and their patient-level columns
-must agree. Each row may also carry up to two response assessments and two follow-ups of its episode.
+must agree. Each row may also carry up to three irAEs during its rechallenge, two response
+assessments and two follow-ups of its episode.
+
+A row of a patient already registered at the site updates that patient (``apps.imports.updates``):
+the row names the patient by ``local_identifier`` or ``registry_id``, an empty cell leaves the stored
+value as it is, and ``reason_for_change`` says why a complete record changes. Those two columns fill
+no record field; they say which patient and why. The template's example row is refused if left in.
 
 ``COLUMNS`` is the single source of the file format: the downloadable template, the column
 documentation page and the parser all read it. A column names the clinical record and model field it
@@ -20,11 +26,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -39,6 +46,7 @@ from registry.text import NUL_MESSAGE, NUL_SHOWN, contains_nul, nul_shown
 MAX_PRIOR_IRAES = 3
 MAX_RESPONSES = 2
 MAX_FOLLOW_UPS = 2
+MAX_RECHALLENGE_IRAES = 3
 #: Largest number of data rows one file may hold.
 DEFAULT_MAX_ROWS = 10_000
 #: Row number of file-level problems (the header is row 1, the first data row is row 2).
@@ -53,6 +61,7 @@ class Record(StrEnum):
     INITIAL_COURSE = "initial_course"
     PRIOR_IRAE = "prior_irae"
     EPISODE = "episode"
+    RECHALLENGE_IRAE = "rechallenge_irae"
     RESPONSE = "response"
     FOLLOW_UP = "follow_up"
 
@@ -62,6 +71,7 @@ RECORD_TITLES: dict[Record, str] = {
     Record.INITIAL_COURSE: "Initial ICI course (ICI-1)",
     Record.PRIOR_IRAE: "Prior irAEs of ICI-1",
     Record.EPISODE: "Rechallenge episode",
+    Record.RECHALLENGE_IRAE: "irAEs during the rechallenge",
     Record.RESPONSE: "Response assessments of the episode",
     Record.FOLLOW_UP: "Follow-ups of the episode",
 }
@@ -69,6 +79,7 @@ RECORD_TITLES: dict[Record, str] = {
 #: Repeated column groups and how many of each a row may hold.
 REPEATS: dict[Record, int] = {
     Record.PRIOR_IRAE: MAX_PRIOR_IRAES,
+    Record.RECHALLENGE_IRAE: MAX_RECHALLENGE_IRAES,
     Record.RESPONSE: MAX_RESPONSES,
     Record.FOLLOW_UP: MAX_FOLLOW_UPS,
 }
@@ -123,6 +134,8 @@ class Column:
     note: str = ""
     #: Required by the import although the model field is optional (checked by ``check_rows``).
     required: bool = False
+    #: False for a column that fills no record field: it says which patient, or why a record changes.
+    in_record: bool = True
 
     @property
     def precision_field(self) -> str | None:
@@ -154,7 +167,24 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
                 "local_identifier",
                 Kind.TEXT,
                 None,
-                "Rows with the same value are one patient; case, spaces and invisible characters do not count.",
+                "Rows with the same value are one patient; case, spaces and invisible characters do not count. "
+                "A patient already registered at the site with this identifier is updated, not registered again.",
+            ),
+            (
+                "registry_id",
+                "registry_id",
+                Kind.TEXT,
+                None,
+                "Leave empty for a new patient (the registry gives the ID). To update a registered patient, give "
+                "their registry ID or their local identifier; if you give both, they must be the same patient.",
+            ),
+            (
+                "reason_for_change",
+                "",
+                Kind.TEXT,
+                None,
+                "Why this row changes what is registered; kept in the audit trail. Required when the row changes a "
+                "record marked complete. Empty: “Bulk import #<import number>”.",
             ),
             ("sex", "sex", _C, v.SEX, ""),
             ("year_of_birth", "year_of_birth", Kind.INTEGER, None, ""),
@@ -208,6 +238,13 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
         "irae{n}_",
         (
             ("term", "ctcae_term", _C, v.CTCAE_TERMS, ""),
+            (
+                "term_other",
+                "ctcae_term_other",
+                Kind.TEXT,
+                None,
+                "Required when the term is 'other': the term as CTCAE names it. Kept at your site, never exported.",
+            ),
             ("ctcae_version", "ctcae_version", _C, v.CTCAE_VERSIONS, ""),
             ("grade", "grade", Kind.INTEGER_CODE, v.CTCAE_GRADES, ""),
             ("onset", "onset_date", Kind.PARTIAL_DATE, None, ""),
@@ -270,8 +307,46 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
                 "iraes_during_rechallenge",
                 _C,
                 v.IRAE_HISTORY,
-                "Were there irAEs during this rechallenge? Empty if not checked.",
+                "Were there irAEs during this rechallenge? 'no' only when none occurred (then no rirae<n>_ "
+                "columns); empty if not checked.",
             ),
+        ),
+    ),
+    Record.RECHALLENGE_IRAE: (
+        "rirae{n}_",
+        (
+            ("term", "ctcae_term", _C, v.CTCAE_TERMS, ""),
+            (
+                "term_other",
+                "ctcae_term_other",
+                Kind.TEXT,
+                None,
+                "Required when the term is 'other': the term as CTCAE names it. Kept at your site, never exported.",
+            ),
+            ("ctcae_version", "ctcae_version", _C, v.CTCAE_VERSIONS, ""),
+            ("grade", "grade", Kind.INTEGER_CODE, v.CTCAE_GRADES, ""),
+            ("onset", "onset_date", Kind.PARTIAL_DATE, None, "Not before the rechallenge started."),
+            ("resolution", "resolution_date", Kind.PARTIAL_DATE, None, ""),
+            (
+                "resolved_to_grade",
+                "resolved_to_grade",
+                Kind.INTEGER_CODE,
+                v.RESOLVED_GRADES,
+                "Required when a resolution date is given.",
+            ),
+            ("management", "management", _C, v.IRAE_MANAGEMENT, ""),
+            ("peak_prednisone", "peak_prednisone_mg_per_day", Kind.DECIMAL, None, ""),
+            (
+                "immunosuppressant",
+                "second_line_immunosuppressant",
+                _C,
+                v.IMMUNOSUPPRESSANTS,
+                "Required when management is second_line.",
+            ),
+            ("steroid_refractory", "steroid_refractory", Kind.BOOLEAN, None, ""),
+            ("hospitalised", "hospitalised", Kind.BOOLEAN, None, ""),
+            ("led_to_discontinuation", "led_to_discontinuation", Kind.BOOLEAN, None, ""),
+            ("recurrence", "recurrence_status", _C, v.RECURRENCE_STATUS, ""),
         ),
     ),
     Record.RESPONSE: (
@@ -297,8 +372,13 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
 }
 
 
-#: Optional in the models, required here: every row is a rechallenge, which needs ICI-1 to have stopped.
-_REQUIRED = frozenset({"ici1_stop_date"})
+#: Optional in the models, required here: every row is a rechallenge, which needs ICI-1 to have stopped;
+#: an irAE during a rechallenge says whether it is a recurrence (the model requires it once linked).
+_REQUIRED = frozenset({"ici1_stop_date", *(f"rirae{n}_recurrence" for n in range(1, MAX_RECHALLENGE_IRAES + 1))})
+#: Columns that fill no record field: which registered patient a row updates, and why.
+_NOT_IN_RECORD = frozenset({"registry_id", "reason_for_change"})
+#: Labels of the columns that fill no model field (the others are labelled by their model field).
+COLUMN_LABELS: dict[str, str] = {"reason_for_change": "Reason for change"}
 
 
 def _build_columns() -> tuple[Column, ...]:
@@ -308,7 +388,17 @@ def _build_columns() -> tuple[Column, ...]:
         for group in groups:
             start = prefix.format(n=group) if group is not None else prefix
             columns.extend(
-                Column(f"{start}{suffix}", record, name, kind, vocabulary, group, note, f"{start}{suffix}" in _REQUIRED)
+                Column(
+                    f"{start}{suffix}",
+                    record,
+                    name,
+                    kind,
+                    vocabulary,
+                    group,
+                    note,
+                    required=f"{start}{suffix}" in _REQUIRED,
+                    in_record=f"{start}{suffix}" not in _NOT_IN_RECORD,
+                )
                 for suffix, name, kind, vocabulary, note in specs
             )
     return tuple(columns)
@@ -318,9 +408,15 @@ COLUMNS: tuple[Column, ...] = _build_columns()
 COLUMNS_BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
 HEADER: tuple[str, ...] = tuple(column.name for column in COLUMNS)
 KEY_COLUMN = "local_identifier"
+REGISTRY_ID_COLUMN = "registry_id"
+REASON_COLUMN = "reason_for_change"
+#: The local identifier of the template's example row: a file still holding that row is refused.
+EXAMPLE_IDENTIFIER = "EXAMPLE-DELETE-ME"
 
 _BY_FIELD: dict[tuple[Record, int | None, str], Column] = {}
 for _column in COLUMNS:
+    if not _column.in_record:
+        continue
     _BY_FIELD[(_column.record, _column.group, _column.field)] = _column
     if _column.precision_field:
         _BY_FIELD[(_column.record, _column.group, _column.precision_field)] = _column
@@ -476,10 +572,27 @@ class ParsedRow:
     records: dict[RecordKey, dict[str, Any]] = field(default_factory=dict)
     errors: list[CellError] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def local_identifier(self) -> str:
-        """The row's patient key: the identifier in its normal form (``mrn 1`` and ``MRN1`` are one patient)."""
+        """The row's patient key: the identifier in its normal form (``mrn 1`` and ``MRN1`` are one patient);
+        worked out once (a 10,000-row import asks for it some 170,000 times)."""
         return normalise_local_identifier(self.cells.get(KEY_COLUMN, ""))
+
+    @property
+    def registry_id(self) -> str:
+        """The registered patient the row names by registry ID (upper case), or ""."""
+        return self.cells.get(REGISTRY_ID_COLUMN, "").strip().upper()
+
+    @property
+    def reason_for_change(self) -> str:
+        return self.cells.get(REASON_COLUMN, "").strip()
+
+    @property
+    def patient_key(self) -> str:
+        """Which patient the row is: its local identifier, or its registry ID when it gives no identifier."""
+        if self.local_identifier:
+            return self.local_identifier
+        return f"registry:{self.registry_id}" if self.registry_id else ""
 
     def value(self, column: Column) -> Any:
         return self.records.get(column.key, {}).get(column.field)
@@ -512,7 +625,7 @@ def parse_row(number: int, cells: Mapping[str, str]) -> ParsedRow:
         values = row.records.setdefault(key, {})
         for column in columns:
             text = row.cells[column.name]
-            if not text or column.name in with_nul:
+            if not text or column.name in with_nul or not column.in_record:
                 continue
             try:
                 value = parse_cell(column, text)
@@ -629,13 +742,24 @@ class ParsedFile:
     errors: list[CellError]
 
 
-def parse_file(data: bytes, *, max_rows: int = DEFAULT_MAX_ROWS) -> ParsedFile:
-    """Read, parse every row and check the rules across rows; ``errors`` holds every problem found."""
+def parse_file(
+    data: bytes,
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    registered: Callable[[list[ParsedRow]], Collection[str]] | None = None,
+) -> ParsedFile:
+    """Read, parse every row and check the rules across rows; ``errors`` holds every problem found.
+
+    ``registered`` is given the parsed rows and answers the patient keys (``ParsedRow.patient_key``)
+    already registered: their rows update the patient, so the rules that need the whole case in the
+    file do not apply to them (the models check those against what is stored).
+    """
     table = read_table(data, max_rows=max_rows)
     if any(error.row in (FILE_ROW, HEADER_ROW) for error in table.errors):
         return ParsedFile([], sort_errors(table.errors))
     rows = [parse_row(number, cells) for number, cells in table.rows]
-    errors = [*table.errors, *(error for row in rows for error in row.errors), *check_rows(rows)]
+    known = registered(rows) if registered is not None else ()
+    errors = [*table.errors, *(error for row in rows for error in row.errors), *check_rows(rows, registered=known)]
     return ParsedFile(rows, sort_errors(errors))
 
 
@@ -644,29 +768,44 @@ def parse_file(data: bytes, *, max_rows: int = DEFAULT_MAX_ROWS) -> ParsedFile:
 
 def _patient_level_columns() -> tuple[Column, ...]:
     """The columns every row of a patient repeats; the key column groups the rows (in its normal form)."""
-    return tuple(c for c in COLUMNS if c.record in PATIENT_LEVEL and c.name != KEY_COLUMN)
+    return tuple(c for c in COLUMNS if c.record in PATIENT_LEVEL and c.in_record and c.name != KEY_COLUMN)
 
 
-def check_rows(rows: Sequence[ParsedRow]) -> list[CellError]:
+EXAMPLE_ROW_LEFT_IN = (
+    "This is the template's example row: delete it (it is there to show how a row is filled in) and upload the "
+    "file again."
+)
+
+
+def check_rows(rows: Sequence[ParsedRow], *, registered: Collection[str] = ()) -> list[CellError]:
     """Rules the models cannot check on unsaved records: between a row's records and between rows.
 
+    - the template's example row is not left in;
     - rows of one patient repeat the same patient, ICI-1 and prior-irAE values;
     - an empty ``episode_sequence`` becomes the row's position among its patient's rows, and one
       patient cannot have the same sequence twice;
-    - ICI-1 answered "no irAEs" has no irAE columns filled;
+    - ICI-1 answered "no irAEs" has no irAE columns filled, nor a rechallenge answered "no" its own;
     - a rechallenge starts after ICI-1 stopped, and after the patient's previous rechallenge;
-    - responses and follow-up dates are not before the rechallenge started.
+    - responses, follow-ups and irAEs of the rechallenge are not dated before it started;
+    - a column the import requires in a repeated group is filled when the group is used.
 
-    Sets the defaulted sequence numbers on the rows.
+    Patients in ``registered`` (patient keys) are updated: their rows need not repeat the whole case,
+    so ICI-1's stop date is not required of them and their sequence numbers are set by the update plan.
+    Sets the defaulted sequence numbers on the other rows.
     """
     errors: list[CellError] = []
     by_patient: dict[str, list[ParsedRow]] = defaultdict(list)
+    example = normalise_local_identifier(EXAMPLE_IDENTIFIER)
     for row in rows:
-        if row.local_identifier:
-            by_patient[row.local_identifier].append(row)
+        if row.patient_key:
+            by_patient[row.patient_key].append(row)
+        if row.local_identifier == example:
+            errors.append(row.error(KEY_COLUMN, EXAMPLE_ROW_LEFT_IN))
+        errors.extend(_check_required_in_groups(row))
     sequence = COLUMNS_BY_NAME["episode_sequence"]
     episode_start = COLUMNS_BY_NAME["episode_start_date"]
-    for patient_rows in by_patient.values():
+    for key, patient_rows in by_patient.items():
+        is_registered = key in registered
         first = patient_rows[0]
         for row in patient_rows[1:]:
             for column in _patient_level_columns():
@@ -684,9 +823,9 @@ def check_rows(rows: Sequence[ParsedRow]) -> list[CellError]:
                     )
         for position, row in enumerate(patient_rows, start=1):
             episode = row.records[(Record.EPISODE, None)]
-            if sequence.name not in row.error_columns():
+            if sequence.name not in row.error_columns() and not is_registered:
                 episode.setdefault(sequence.field, position)
-        errors.extend(_check_first_row(first))
+        errors.extend(_check_first_row(first, registered=is_registered))
         errors.extend(_check_episode_order(patient_rows, sequence, episode_start))
     for row in rows:
         errors.extend(_check_episode_dates(row))
@@ -697,11 +836,25 @@ def _precision(row: ParsedRow, column: Column) -> Any:
     return row.records.get(column.key, {}).get(column.precision_field) if column.precision_field else None
 
 
-def _check_first_row(row: ParsedRow) -> list[CellError]:
+def _check_required_in_groups(row: ParsedRow) -> list[CellError]:
+    """A column the import requires in a repeated group (``rirae<n>_recurrence``), when the group is used."""
+    return [
+        row.error(
+            column,
+            f"Required when any {column.pattern.split('_', 1)[0].replace('<n>', str(group))}_… column is filled.",
+        )
+        for (record, group), values in row.records.items()
+        if group is not None
+        for column in _COLUMNS_BY_KEY[(record, group)]
+        if column.required and column.field not in values and column.name not in row.error_columns()
+    ]
+
+
+def _check_first_row(row: ParsedRow, *, registered: bool = False) -> list[CellError]:
     errors: list[CellError] = []
     course = row.records[(Record.INITIAL_COURSE, None)]
     stop = COLUMNS_BY_NAME["ici1_stop_date"]
-    if "stop_date" not in course and stop.name not in row.error_columns():
+    if not registered and "stop_date" not in course and stop.name not in row.error_columns():
         errors.append(row.error(stop, "ICI-1 has no stop date: a rechallenge needs it (YYYY-MM is fine)."))
     # The model's rule, once the course is saved; here the irAEs are in the same row.
     answer = rules.no_iraes_answer_errors(
@@ -745,6 +898,15 @@ def _check_episode_dates(row: ParsedRow) -> list[CellError]:
     errors: list[CellError] = []
     course = row.records[(Record.INITIAL_COURSE, None)]
     episode = row.records[(Record.EPISODE, None)]
+    # The model's rule, once the episode is saved; here its irAEs are in the same row.
+    answer = rules.no_iraes_answer_errors(
+        field="iraes_during_rechallenge",
+        answer=episode.get("iraes_during_rechallenge", ""),
+        has_iraes=any(record is Record.RECHALLENGE_IRAE for record, _ in row.records),
+        course="this rechallenge",
+        where="in this row",
+    )
+    errors.extend(row.error("episode_iraes", message) for message in answer.values())
     start = episode.get("start_date")
     if start is None:
         return errors
@@ -753,7 +915,7 @@ def _check_episode_dates(row: ParsedRow) -> list[CellError]:
     after_ici1 = rules.rechallenge_after_ici1_errors(start=start, ici1_stop=ici1_stop)
     errors.extend(row.error("episode_start_date", message) for message in after_ici1.values())
     for (record, group), values in row.records.items():
-        if record not in (Record.RESPONSE, Record.FOLLOW_UP):
+        if record not in (Record.RESPONSE, Record.FOLLOW_UP, Record.RECHALLENGE_IRAE):
             continue
         dates = {name: values.get(name) for name in rules.NOT_BEFORE_RECHALLENGE_FIELDS}
         for name, message in rules.not_before_rechallenge_errors(rechallenge_start=start, dates=dates).items():
@@ -763,8 +925,76 @@ def _check_episode_dates(row: ParsedRow) -> list[CellError]:
     return errors
 
 
+#: The template's one filled row: how a row reads, marked by its identifier and refused if left in.
+EXAMPLE_ROW: dict[str, str] = {
+    "local_identifier": EXAMPLE_IDENTIFIER,
+    "sex": "female",
+    "year_of_birth": "1958",
+    "tumour_type": "LUAD",
+    "consent_status": "consented",
+    "consent_date": "2024-01-10",
+    "pdl1_tps_percent": "55",
+    "ici1_agent": "pembrolizumab",
+    "ici1_regimen": "monotherapy",
+    "ici1_line": "1",
+    "ici1_start_date": "2022-03",
+    "ici1_stop_date": "2022-11",
+    "ici1_ecog": "1",
+    "ici1_best_response": "PR",
+    "ici1_stop_reason": "toxicity",
+    "ici1_iraes": "yes",
+    "irae1_term": "colitis",
+    "irae1_grade": "3",
+    "irae1_onset": "2022-10",
+    "irae1_resolution": "2022-12-01",
+    "irae1_resolved_to_grade": "0",
+    "irae1_management": "corticosteroids",
+    "irae1_peak_prednisone": "60",
+    "irae1_hospitalised": "yes",
+    "irae1_led_to_discontinuation": "yes",
+    "episode_start_date": "2023-04-02",
+    "episode_type": "after_toxicity",
+    "episode_agent_relation": "same_agent",
+    "episode_agent": "pembrolizumab",
+    "episode_regimen": "monotherapy",
+    "episode_ecog": "1",
+    "episode_ldh": "250",
+    "episode_prednisone": "0",
+    "episode_iraes": "yes",
+    "rirae1_term": "colitis",
+    "rirae1_grade": "2",
+    "rirae1_onset": "2023-05-10",
+    "rirae1_resolution": "2023-06-20",
+    "rirae1_resolved_to_grade": "0",
+    "rirae1_management": "corticosteroids",
+    "rirae1_peak_prednisone": "40",
+    "rirae1_recurrence": "recurrence",
+    "response1_date": "2023-06-01",
+    "response1_criteria": "recist_1_1",
+    "response1_category": "PR",
+    "followup1_date": "2023-12-01",
+    "followup1_vital_status": "alive",
+    "followup1_last_alive_date": "2023-12-01",
+}
+
+
 def template_csv() -> str:
-    """The header row of an empty import file."""
+    """The header row and the example row, which shows how a row is filled in (and is refused if left in)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(HEADER)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    writer.writerow([EXAMPLE_ROW.get(name, "") for name in HEADER])
     return buffer.getvalue()
+
+
+def cell_text(column: Column, value: Any, precision: str | None = None) -> str:
+    """A stored value written as the column takes it (``2022-10`` for a month-only date): the preview's words."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.date):
+        return f"{value:%Y-%m}" if precision == DatePrecision.MONTH else value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    return str(value)

@@ -535,7 +535,8 @@ def irae_recurrence(
     time to *any* irAE is then the new one, the time to *same term* the recurrence).
     """
     prior_organs = {irae.organ_category for irae in prior}
-    prior_terms = {irae.ctcae_term for irae in prior}
+    # "Other (specify)" is never the same term: two terms outside the CTCAE list are not known to be one.
+    prior_terms = {irae.ctcae_term for irae in prior} - {vocabularies.CTCAE_OTHER_TERM}
     qualifying = {
         "any_grade": list(during_rechallenge),
         "same_term": [irae for irae in during_rechallenge if irae.ctcae_term in prior_terms],

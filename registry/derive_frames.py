@@ -31,6 +31,7 @@ from registry.derive import (
     STABLE_DISEASE_MIN_DAYS,
 )
 from registry.records import PatientRecords
+from registry.vocabularies import CTCAE_OTHER_TERM
 
 #: The columns each frame must have (extra columns are ignored).
 FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -475,6 +476,10 @@ def _recurrence(
     at = index.get_indexer(pd.to_numeric(raw["episode_id"]).to_numpy(dtype="float64"))
     during = at >= 0
     term_code, _ = pd.factorize(raw["ctcae_term"])
+    # "Other (specify)" is never the same term (as ``irae_recurrence``): each such irAE gets a code of its own.
+    other = np.asarray(raw["ctcae_term"], dtype=object) == CTCAE_OTHER_TERM
+    if other.any():
+        term_code[other] = term_code.max() + 1 + np.arange(int(other.sum()))
     organ_code, _ = pd.factorize(raw["organ_category"])
 
     def recurs(code: np.ndarray) -> np.ndarray:

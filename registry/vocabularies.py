@@ -103,6 +103,10 @@ class Vocabulary(Generic[T]):
     def label(self, code: str) -> str:
         return self.get(code).label
 
+    def choices_with_codes(self) -> list[tuple[str, str]]:
+        """(code, "label (code)") pairs, for pickers where people know the source's codes (OncoTree's NSCLC)."""
+        return [(term.code, f"{term.label} ({term.code})") for term in self.terms]
+
 
 def _simple(name: str, source: str, version: str, *pairs: tuple[str, str]) -> Vocabulary[Term]:
     return Vocabulary(name, source, version, tuple(Term(code, label) for code, label in pairs))
@@ -170,6 +174,9 @@ def _ae(code: str, label: str, meddra: str, organ: str, verified: bool = True) -
     return CtcaeTerm(code, label, "", meddra, organ, verified)
 
 
+#: The CTCAE term of an irAE outside the list: the term itself is kept as free text beside it.
+CTCAE_OTHER_TERM = "other"
+
 CTCAE_TERMS: Vocabulary[CtcaeTerm] = Vocabulary(
     "CTCAE irAE term",
     "NCI CTCAE v5.0 terms with MedDRA lowest-level-term codes; source_verified=False marks codes "
@@ -222,6 +229,10 @@ CTCAE_TERMS: Vocabulary[CtcaeTerm] = Vocabulary(
             "10035528",
             "haematological",
         ),
+        # A term outside this list, named in the irAE's free text (``ctcae_term_other``, never exported). It
+        # has no MedDRA code (missing, not guessed) and the organ category "other"; it is never the "same
+        # term" as another irAE (two unlisted terms are not known to be one).
+        _ae(CTCAE_OTHER_TERM, "Other (specify)", "", "other"),
     ),
 )
 

@@ -36,11 +36,10 @@ from django.db import close_old_connections, transaction
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Role
 from tests.apps.clinical.api_support import EPISODES, INITIAL_COURSES, RECORD_TYPES, token_client_for
-from tests.factories import PatientFactory, SiteFactory, user_with_role
+from tests.factories import PatientFactory, SiteFactory, api_token_key_for, user_with_role
 from tests.generated import examples
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -84,8 +83,7 @@ class World:
 def world(db) -> World:
     own_site, other_site = SiteFactory(code="AAA", name="Site A"), SiteFactory(code="BBB", name="Site B")
     user = user_with_role(Role.DATA_ENTRY, own_site, username="fuzz_entry")
-    made = Token.objects.create(user=user)
-    world = World(token=made.key)
+    world = World(token=api_token_key_for(user))
     for kind in RECORD_TYPES:
         for site, records in ((own_site, world.own), (other_site, world.other)):
             instance = kind.make(site)

@@ -198,6 +198,9 @@ PAGE_GET: dict[str, dict[str, PerSite]] = {
     "accounts:login": expect(200, 200, 200, 200),
     "accounts:logout": expect(405, 405, 405, 405),  # sign-out is POST only
     "accounts:two-factor": expect(LOGIN, 200, 200, 200),
+    # Everyone reads their own tokens; coordinators and investigators are told why they get none.
+    "accounts:api-tokens": expect(LOGIN, 200, 200, 200),
+    "accounts:api-token-revoke": expect(LOGIN, 405, 405, 405),  # POST only
     "clinical:patient-list": expect(LOGIN, 200, 200, 403),
     "clinical:patient-create": expect(LOGIN, 200, 403, 403),  # patients are registered by center staff
     "clinical:record-history": RECORD_PAGE,
@@ -219,6 +222,7 @@ PAGE_GET: dict[str, dict[str, PerSite]] = {
     "imports:upload": expect(LOGIN, 200, 403, 403),  # an import registers patients: the site's staff only
     "imports:job-detail": expect(LOGIN, (200, 404), 200, 403),
     "imports:job-errors": expect(LOGIN, (200, 404), 200, 403),
+    "imports:job-confirm": expect(LOGIN, 405, 405, 405),  # "Import this file" after a preview: POST only
     # Validation reports: every role reads them (center staff without other sites' rows); run now is POST only.
     "validation:run-list": expect(LOGIN, 200, 200, 200),
     "validation:run-create": expect(LOGIN, 405, 405, 405),
@@ -260,6 +264,8 @@ READ_ONLY_PAGES = frozenset(
         "accounts:login",
         "accounts:logout",
         "accounts:two-factor",
+        "accounts:api-tokens",  # personal API tokens, no clinical data (tested in accounts)
+        "accounts:api-token-revoke",
         "clinical:patient-list",
         "clinical:patient-detail",
         "clinical:record-history",
@@ -343,6 +349,8 @@ PAGE_POST: dict[str, dict[str, PerSite]] = {
     "assessments:episode-enroll": expect(LOGIN, (302, 404), 302, 404),
     "assessments:blinding": expect(LOGIN, 403, 302, 403),
     "imports:upload": expect(LOGIN, (302, 200), 403, 403),  # B: not a choice of the form
+    # Only the uploader (site A's: data_entry_a) imports their preview; the world's job is no preview: nothing to do.
+    "imports:job-confirm": {**expect(LOGIN, (403, 404), 403, 403), "data_entry_a": (302, 404)},
     "clinical:patient-transfer": expect(LOGIN, (403, 404), 302, 403),
     "validation:run-create": expect(LOGIN, 403, 302, 403),  # run now: coordinators and administrators only
     "exports:request-create": expect(LOGIN, 403, 403, 302),
@@ -518,8 +526,8 @@ def _b_filter_values(world: World) -> dict[str, list[tuple[str, str]]]:
         "site": [("site code", world.sites["B"].code)],
         "patient": [("registry ID", main.patient.registry_id)],
         "episode": [("episode id", str(main.episode.pk))],
-        # A fragment, so that the full registry ID in an answer is not an echo of the request.
-        "search": [("registry ID fragment", main.patient.registry_id[4:10]), ("local identifier", "LOCAL-B-MAIN")],
+        # Its start (the search is by prefix), so that the full registry ID in an answer is not an echo of the request.
+        "search": [("registry ID start", main.patient.registry_id[:10]), ("local identifier", "LOCAL-B-MAIN")],
     }
 
 
@@ -1143,6 +1151,7 @@ PK_TARGET = {
     "assessments:episode-enroll": "episode",
     "imports:job-detail": "import_job",
     "imports:job-errors": "import_job",
+    "imports:job-confirm": "import_job",
     "validation:run-detail": "validation_run",
     "exports:project-detail": "export_project",
     "exports:project-members": "export_project",  # export projects (issue #12)
@@ -1288,7 +1297,7 @@ def _page_filter_cells(world: World, name: str) -> list[Cell]:
     finds a patient by another site's local identifier."""
     main = world.main["B"]
     values = {
-        "q": [("registry ID fragment", main.patient.registry_id[4:10]), ("local identifier", "LOCAL-B-MAIN")],
+        "q": [("registry ID start", main.patient.registry_id[:10]), ("local identifier", "LOCAL-B-MAIN")],
         "site": [("site", str(world.sites["B"].pk))],
     }
     cells = []
@@ -1365,6 +1374,8 @@ def _post_cells(world: World, name: str) -> list[Cell]:
                 reverse(name),
                 lambda role, pk=code.pk, site=site: {"site": str(pk), "file": upload_file(f"LOCAL-UPLOAD-{site}")},
             )
+        elif name == "imports:job-confirm":
+            add(site, reverse(name, args=[world.import_jobs[site].pk]), lambda role: {}, phase=CHANGE)
         elif name == "clinical:patient-transfer":
             patient = world.transferable[site]
 
@@ -1657,8 +1668,9 @@ def test_registry_wide_roles_reach_nothing_without_a_verified_second_factor(worl
     """A password-only session is sent to two-factor (pages, admin) or refused (API); a token is refused outright.
     Nothing of any site is shown and nothing changes."""
     from django.test import Client
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from tests.factories import api_token_key_for
 
     user = world.users[role]
     assert two_factor_required(user)
@@ -1667,7 +1679,7 @@ def test_registry_wide_roles_reach_nothing_without_a_verified_second_factor(worl
     api_session = APIClient()
     api_session.force_login(user)
     token = APIClient()
-    token.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    token.credentials(HTTP_AUTHORIZATION=f"Token {api_token_key_for(user)}")
 
     unverified_api = {role: 403}
     token_api = {role: 401}

@@ -1,9 +1,9 @@
-"""Admin for users, sites and memberships."""
+"""Admin for users, sites and memberships, and a read-only view of API tokens (never their keys)."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import Membership, Site, User
+from .models import ApiToken, Membership, Site, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,3 +32,24 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ("user", "site")
     autocomplete_fields = ("user", "site")
     search_fields = ("user__username",)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Read-only: tokens are made and revoked by their owners on their API tokens page, and audited there."""
+
+    list_display = ("name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    list_select_related = ("user",)
+    search_fields = ("user__username", "name", "key_prefix")
+    fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at", "revoked_by")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,6 +1,8 @@
-"""Forms for signing in with a second factor."""
+"""Forms for signing in with a second factor and for naming an API token."""
 
 from django import forms
+
+from apps.core.forms import NulCheckedForm
 
 
 class TokenForm(forms.Form):
@@ -17,3 +19,11 @@ class TokenForm(forms.Form):
         if not token.isdigit():
             raise forms.ValidationError("The code has 6 digits.")
         return token
+
+
+class ApiTokenForm(NulCheckedForm, forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What the token is for, e.g. “Hospital EHR export”, so you know which one to revoke.",
+    )

@@ -1,4 +1,4 @@
-"""Users, sites and memberships: who may see which site's records in which role."""
+"""Users, sites and memberships: who may see which site's records in which role; users' API tokens."""
 
 from __future__ import annotations
 
@@ -83,3 +83,36 @@ class Membership(models.Model):
     def __str__(self) -> str:
         where = self.site.code if self.site_id else "registry-wide"
         return f"{self.user} – {self.get_role_display()} ({where})"
+
+
+class ApiToken(models.Model):
+    """A personal API token, sent as ``Authorization: Token <key>``.
+
+    Only the SHA-256 of the key is stored: the key is shown once, when the token is made. The
+    first characters are kept in clear so a user can tell their tokens apart.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. the name of the system using it.")
+    key_prefix = models.CharField(max_length=8, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key (hex).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Updated at most once a minute.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"], condition=Q(revoked_at__isnull=True), name="api_token_unique_active_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,12 +1,14 @@
-"""Who a user is in the registry: their roles and the sites whose records they may reach."""
+"""Who a user is in the registry: their roles and the sites whose records they may reach; their API tokens."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
-from .models import Membership, Role, Site
+from .models import ApiToken, Membership, Role, Site
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,24 @@ def registration_refusal(*, user) -> str:
 def site_closed_message(code: str) -> str:
     """The answer to every write of a record of an inactive site: enrollment, records, imports."""
     return f"Site {code} is closed to new data."
+
+
+def api_token_key_hash(key: str) -> str:
+    """What is stored of a key: its SHA-256 (keys are random, so no salt is needed to hide them)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_for_key(key: str) -> ApiToken | None:
+    """The active token with this key, with its user, in one query; None for an unknown or revoked key."""
+    active = ApiToken.objects.filter(revoked_at__isnull=True)
+    return active.select_related("user").filter(key_hash=api_token_key_hash(key)).first()
+
+
+def api_tokens_for_user(*, user) -> QuerySet[ApiToken]:
+    """The user's own tokens, newest first, revoked ones included (they say when they were revoked)."""
+    return ApiToken.objects.filter(user=user)
+
+
+def api_token_get_for_user(*, user, pk: int) -> ApiToken:
+    """One of the user's own active tokens; 404 for anyone else's (nothing is revealed)."""
+    return get_object_or_404(ApiToken, pk=pk, user=user, revoked_at__isnull=True)

@@ -10,6 +10,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from .selectors import access_for_user
 
 DEVICE_NAME = "Authenticator app"
+#: Why a coordinator or investigator gets no API token (the page) and why their token is refused (the API).
+NO_TOKENS_FOR_REGISTRY_WIDE_ROLES = (
+    "API tokens are not accepted for coordinator or investigator accounts: your role sees every site's data, "
+    "so the registry asks for a second factor, which a token cannot give. Sign in with two-factor "
+    "authentication instead."
+)
 
 
 def two_factor_required(user) -> bool:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from apps.accounts.selectors import access_for_user, site_closed_message
 from apps.clinical.models import RechallengeEpisode
 from apps.clinical.services import case_open_check
+from apps.clinical.summaries import patient_summaries_refresh
 from apps.core.audit import audit_write
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditAction, AuditChannel, AuditEntry
@@ -298,6 +299,7 @@ def episode_enroll(
     locked.enrolled_at = assessment.assessed_at
     locked.version += 1
     locked.save(update_fields=["enrolled_at", "version", "updated_at"])
+    patient_summaries_refresh(patient_ids=[locked.patient_id])  # the patient list's "Enrolled"
     audit_write(
         instance=locked,
         action=AuditAction.UPDATE,

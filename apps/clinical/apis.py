@@ -15,14 +15,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import generics, status, viewsets
+from rest_framework import exceptions, generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from apps.core.models import AuditChannel
 from apps.core.parsers import StrictJSONParser
@@ -47,7 +49,7 @@ from registry.text import contains_nul
 
 from . import records, serializers
 from .scoping import ReachesRecords, ScopedViewSetMixin
-from .selectors import episodes_derived
+from .selectors import BadCursor, episodes_derived, patient_keyset_page
 from .services import (
     patient_transfer,
     patient_transfer_check_user,
@@ -197,10 +199,84 @@ def _summaries(record_type: RecordType) -> Any:
     )
 
 
+class PatientPaginator(Paginator):
+    """Reads a numbered page's registry IDs first, then those patients: a page deep in the list skips its
+    offset in the registry-ID index alone (an index-only scan), not row by row through the table."""
+
+    def page(self, number) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        keys = list(self.object_list.values_list("registry_id", flat=True)[bottom:top])
+        rows = {patient.registry_id: patient for patient in self.object_list.filter(registry_id__in=keys)}
+        return self._get_page([rows[key] for key in keys if key in rows], number, self)
+
+
+class PatientPagination(RecordPagination):
+    """Pages by number (``?page=``), as every list; or, with ``?cursor=`` (empty for the first page), by keyset in
+    registry-ID order: ``next`` and ``previous`` then carry the cursor, and a deep page costs what the first does."""
+
+    cursor_query_param = "cursor"
+    django_paginator_class = PatientPaginator
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.keyset = None
+        if self.cursor_query_param not in request.query_params:
+            return super().paginate_queryset(queryset, request, view)
+        self.request = request
+        try:
+            self.keyset = patient_keyset_page(
+                queryset, cursor=request.query_params[self.cursor_query_param], size=self.get_page_size(request)
+            )
+        except BadCursor:
+            message = "Not a cursor of this list: follow `next` or `previous`, or start again with `cursor=`."
+            raise exceptions.ValidationError({self.cursor_query_param: [message]}) from None
+        return self.keyset.rows
+
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+        return replace_query_param(url, self.cursor_query_param, cursor)
+
+    def get_paginated_response(self, data) -> Response:
+        if self.keyset is None:
+            return super().get_paginated_response(data)
+        return Response(
+            {
+                "count": self.keyset.count,
+                "next": self._link(self.keyset.next_cursor),
+                "previous": self._link(self.keyset.previous_cursor),
+                "results": data,
+            }
+        )
+
+    def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        parameters.append(
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": (
+                    "Pages by keyset instead of by number: send it empty for the first page, then follow `next` "
+                    "and `previous`, which carry it. A page deep in the list costs what the first one does; "
+                    "`page` is then ignored."
+                ),
+                "schema": {"type": "string"},
+            }
+        )
+        return parameters
+
+
 class PatientViewSet(ClinicalRecordViewSet):
-    """Patients, looked up by registry ID; ``?search=`` matches registry IDs and own-site local identifiers."""
+    """Patients, looked up by registry ID; ``?search=`` matches the start of registry IDs and of own-site local
+    identifiers; ``?cursor=`` pages by keyset (``PatientPagination``)."""
 
     record_type = records.PATIENT
+    pagination_class = PatientPagination
 
     @extend_schema(
         summary="Transfer a patient, with all their records, to another site (coordinators; If-Match required)",

@@ -14,3 +14,8 @@ class ClinicalConfig(AppConfig):
         from .records import RECORD_TYPES
 
         register(*RECORD_TYPES)
+
+        from .hooks import on_records_written
+        from .summaries import patient_summaries_on_write
+
+        on_records_written(patient_summaries_on_write)  # the patient list's stored values follow every write

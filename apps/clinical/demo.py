@@ -57,9 +57,11 @@ from .models import (
     FollowUp,
     InitialCourse,
     Patient,
+    PatientSummary,
     RechallengeEpisode,
     ResponseAssessment,
 )
+from .summaries import patient_summaries_refresh
 
 #: ``progress(stage, done, total)`` is called after every chunk of patients.
 Progress = Callable[[str, int, int], None]
@@ -282,5 +284,8 @@ def demo_cohort_seed(
                 done += len(chunk)
                 if progress is not None:
                     progress("patients", done, patients)
-    tables_analyze((Patient, InitialCourse, AdverseEvent, RechallengeEpisode, ResponseAssessment, FollowUp))
+        patient_summaries_refresh(patient_ids=None)  # written around the services: the list's values, set-wise
+    tables_analyze(
+        (Patient, PatientSummary, InitialCourse, AdverseEvent, RechallengeEpisode, ResponseAssessment, FollowUp)
+    )
     return counts

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
-from .selectors import patient_list_for_user
+from .selectors import patient_search
 from .serializers import COURSE_CHOICES
 
 REGISTRY_ID_HELP = "Registry ID of the patient."
@@ -52,7 +52,7 @@ class PatientFilter(RecordFilterSet):
     site = filters.CharFilter(field_name="site__code", label=SITE_HELP)
     search = filters.CharFilter(
         method="filter_search",
-        label="Registry ID (or part of it); a local identifier matches only patients of your own sites.",
+        label="The start of a registry ID (any case), or of a local identifier of a patient of your own sites.",
     )
 
     class Meta:
@@ -60,8 +60,7 @@ class PatientFilter(RecordFilterSet):
         fields = ("site", "tumour_type", "sex", "search")
 
     def filter_search(self, queryset: QuerySet[Patient], name: str, value: str) -> QuerySet[Patient]:
-        matches = patient_list_for_user(user=self.request.user, search=value)
-        return queryset.filter(pk__in=matches.values("pk"))
+        return patient_search(queryset, user=self.request.user, search=value)
 
 
 class InitialCourseFilter(RecordFilterSet):

@@ -8,7 +8,8 @@ optimistic-locking ``version`` the user loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django import forms
@@ -22,6 +23,7 @@ from apps.accounts.selectors import Access, registration_sites_for_user
 from apps.core.forms import NulCheckedForm
 from registry import vocabularies as v
 from registry.crf import HIDDEN_FROM_COORDINATORS, TIED_TO_HIDDEN
+from registry.dates import DatePrecision
 from registry.quality import REQUIRED_FIELDS, Required
 
 from .models import (
@@ -57,6 +59,8 @@ class FormCell:
     #: When a conditionally required field is required ("when the course stopped"); "" if always.
     condition: str = ""
     missing: forms.BoundField | None = None
+    #: A date's "exact day / month only" select, shown beside the date inside the same field.
+    precision: forms.BoundField | None = None
 
     def label_tag(self) -> str:
         """The field's label, with the required mark (and its condition) inside it, so it is read with it."""
@@ -67,6 +71,38 @@ class FormCell:
         # Django adds its ":" only after a label not ending in punctuation ("irAEs during ICI-1?"); so here.
         suffix = "" if str(self.field.label)[-1:] in ":?.!" else None
         return self.field.label_tag(contents=contents, label_suffix=suffix)
+
+
+#: What a month-only date may be typed as when the browser has no month picker (or no JavaScript swapped it in).
+_MONTH_ONLY = re.compile(r"^\s*\d{4}-\d{2}\s*$")
+MONTH_WITHOUT_DAY = "Only a month was given: choose “month only” beside the date, or give the day."
+
+
+class PartialDateInput(forms.DateInput):
+    """A date that may be known only to the month: ``<input type="date">``, or ``type="month"`` (YYYY-MM) while
+    its precision is "month only". ``static/clinical/partial-dates.js`` swaps the type when the precision
+    changes; without JavaScript the server accepts either form."""
+
+    def __init__(self, *, month: bool = False, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs={**(attrs or {}), "type": "month" if month else "date"})
+        self.month = month
+        self.input_type = "month" if month else "date"
+        self.format = "%Y-%m" if month else "%Y-%m-%d"
+
+    def format_value(self, value: Any) -> str | None:
+        if self.month and isinstance(value, str) and len(value.strip()) == len("YYYY-MM-DD"):
+            return value.strip()[:7]  # a full date typed before "month only" was chosen keeps its month
+        return super().format_value(value)
+
+
+class PartialDateField(forms.DateField):
+    """A date typed as YYYY-MM-DD or, known only to the month, YYYY-MM (read as the month's first day: the
+    model's mid-month rule then stores the 15th)."""
+
+    input_formats = ["%Y-%m-%d", "%Y-%m"]
+    default_error_messages = {
+        "invalid": "Enter a date as YYYY-MM-DD, or a month as YYYY-MM with “month only” beside it."
+    }
 
 
 def entry_fields(model: type[Model], *, skip: tuple[str, ...] = ()) -> list[str]:
@@ -106,9 +142,14 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
         model_fields = {f.name: f for f in self._meta.model._meta.concrete_fields}
         #: Fields with a model default may be left out of a POST: they keep their current (or default) value.
         self.fallbacks: dict[str, Any] = {}
-        for name, field in self.fields.items():
+        if self.instance.pk is None:  # a new record has nothing to change, so no reason for a change
+            del self.fields["reason"]
+        for name, field in list(self.fields.items()):
             if isinstance(field, forms.DateField):
-                field.widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+                if f"{name}{PRECISION_SUFFIX}" in self.fields:
+                    field = self.fields[name] = self._partial_date_field(name, field)
+                else:
+                    field.widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
             model_field = model_fields.get(name)
             if model_field is not None and model_field.has_default() and field.required:
                 field.required = False
@@ -120,6 +161,43 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
         self._offer_missing_answers()
         # The reason and the hidden version close the form, after the record's own fields.
         self.order_fields([name for name in self.fields if name not in AUDIT_FIELDS])
+
+    # --- dates known only to the month -----------------------------------------------------------------
+
+    def precision_of(self, name: str) -> str:
+        """The precision the date ``name`` is entered at: as posted, else as stored (or the default)."""
+        key = f"{name}{PRECISION_SUFFIX}"
+        if self.is_bound:
+            return self.data.get(self.add_prefix(key)) or DatePrecision.DAY.value
+        value = self.initial.get(key) or getattr(self.instance, key, None) or DatePrecision.DAY
+        return str(value)
+
+    def _partial_date_field(self, name: str, field: forms.DateField) -> PartialDateField:
+        """The date as a month field while its precision is "month only", its precision select tied to it."""
+        month = self.precision_of(name) == DatePrecision.MONTH
+        date_id = self.auto_id % self.add_prefix(name) if self.auto_id else name
+        precision = self.fields[f"{name}{PRECISION_SUFFIX}"]
+        precision.widget.attrs.update(
+            {"class": "date-precision", "data-date-input": date_id, "aria-label": f"{field.label}: precision"}
+        )
+        # One help text for the pair, shown with the date (the select's own would point at nothing shown).
+        help_text = " ".join(str(text) for text in (field.help_text, precision.help_text) if text)
+        precision.help_text = ""
+        return PartialDateField(
+            label=field.label,
+            required=field.required,
+            help_text=help_text,
+            widget=PartialDateInput(month=month, attrs={"class": "partial-date"}),
+        )
+
+    def _month_without_day_errors(self, cleaned: dict[str, Any]) -> None:
+        """A month typed (YYYY-MM) for a date whose precision says "exact day" is not silently given a day."""
+        for name, field in self.fields.items():
+            if not isinstance(field, PartialDateField) or name not in cleaned:
+                continue
+            typed = self.data.get(self.add_prefix(name), "")
+            if isinstance(typed, str) and _MONTH_ONLY.match(typed) and self.precision_of(name) != DatePrecision.MONTH:
+                self.add_error(name, MONTH_WITHOUT_DAY)
 
     # --- required fields and missing-data answers ------------------------------------------------------
 
@@ -211,26 +289,31 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
     def layout(self) -> list[list[FormCell]]:
         """:attr:`rows` with each field's required mark and its missing-data select."""
         marks = self.required_marks()
-        return [
-            [
-                FormCell(
-                    field=bound,
-                    required=bound.name in marks,
-                    condition=marks.get(bound.name, ""),
-                    missing=self[f"{bound.name}{MISSING_SUFFIX}"]
-                    if f"{bound.name}{MISSING_SUFFIX}" in self.fields
-                    else None,
+        layout = []
+        for row in self.rows:
+            cells = []
+            for bound in row:
+                if cells and bound.name == f"{cells[-1].field.name}{PRECISION_SUFFIX}":
+                    cells[-1] = replace(cells[-1], precision=bound)  # beside its date
+                    continue
+                missing = f"{bound.name}{MISSING_SUFFIX}"
+                cells.append(
+                    FormCell(
+                        field=bound,
+                        required=bound.name in marks,
+                        condition=marks.get(bound.name, ""),
+                        missing=self[missing] if missing in self.fields else None,
+                    )
                 )
-                for bound in row
-            ]
-            for row in self.rows
-        ]
+            layout.append(cells)
+        return layout
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for name, fallback in self.fallbacks.items():
             if name in cleaned and cleaned[name] in (None, ""):
                 cleaned[name] = fallback
+        self._month_without_day_errors(cleaned)
         self._clean_missing_answers(cleaned)
         return cleaned
 
@@ -249,6 +332,10 @@ class RecordForm(NulCheckedForm, forms.ModelForm):
     def record_data(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, ready for ``record_create``/``record_update``."""
         return {name: value for name, value in self.cleaned_data.items() if name not in AUDIT_FIELDS}
+
+    def audit_reason(self) -> str:
+        """The reason for the change typed on an edit form ("" on a create form, which asks for none)."""
+        return self.cleaned_data.get("reason", "")
 
     @property
     def rows(self) -> list[list[forms.BoundField]]:
@@ -318,6 +405,8 @@ class PatientForm(RecordForm):
 
     def __init__(self, *args: Any, user, show_identifiers: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # People know tumour types by their OncoTree codes too: "Non-small cell lung cancer (NSCLC)".
+        self.fields["tumour_type"].choices = [("", "---------"), *v.TUMOUR_TYPES.choices_with_codes()]
         if self.instance.pk is None:
             sites = registration_sites_for_user(user=user)
             self.fields["site"].queryset = sites
@@ -362,9 +451,15 @@ class AdverseEventForm(RecordForm):
     def __init__(self, *args: Any, episodes=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["episode"]
-        field.empty_label = "Initial ICI course (ICI-1)"
+        field.label = "Course"
+        field.help_text = "The course the irAE occurred during: ICI-1, or one of the patient's rechallenges."
+        field.empty_label = "Initial ICI course (ICI-1)"  # stored as no episode
         field.queryset = episodes if episodes is not None else RechallengeEpisode.objects.none()
         field.label_from_instance = lambda episode: f"Rechallenge {episode.sequence_number} (from {episode.start_date})"
+        self.fields["ctcae_term_other"].help_text = (
+            "Only with the CTCAE term “Other (specify)”: the term as CTCAE names it. "
+            "Kept at the registry, never exported."
+        )
 
 
 class RechallengeEpisodeForm(RecordForm):

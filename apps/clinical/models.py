@@ -28,6 +28,7 @@ from registry import rules
 from registry import vocabularies as v
 from registry.dates import IMPUTED_DAY_OF_MONTH, DatePrecision, PartialDate
 from registry.identifiers import normalise_local_identifier
+from registry.quality.case_status import CaseStatus
 
 
 class Precision(models.TextChoices):
@@ -320,7 +321,17 @@ class Patient(CaseRecord):
                 name="patient_pdl1_tps_0_100",
             ),
         ]
-        indexes = [models.Index(fields=["site", "registry_id"], name="patient_site_registry_idx")]
+        indexes = [
+            models.Index(fields=["site", "registry_id"], name="patient_site_registry_idx"),
+            # A local identifier found by its start within one's own sites (LIKE 'MRN12%'): PostgreSQL needs the
+            # pattern operator class for a prefix under a non-C collation; other databases ignore it. The
+            # registry ID's prefix reads the pattern index Django gives a unique text column.
+            models.Index(
+                fields=["site", "local_identifier"],
+                name="patient_site_local_prefix_idx",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.registry_id
@@ -342,6 +353,57 @@ class Patient(CaseRecord):
 
     def get_absolute_url(self) -> str:
         return reverse("clinical:patient-detail", kwargs={"registry_id": self.registry_id})
+
+
+def _summary_indexes(field: str, short: str) -> list[models.Index]:
+    """The patient list's order by ``field`` then registry ID, ascending and descending (registry IDs ascending
+    within a value), over all sites and within one site: a page is an index range. Empty values are read as a
+    part of their own (``selectors.ListOrder``), so no index needs SQLite's missing NULLS LAST."""
+    desc = F(field).desc()
+    return [
+        models.Index(F(field).asc(), F("registry_id").asc(), name=f"psum_{short}_idx"),
+        models.Index(desc, F("registry_id").asc(), name=f"psum_{short}_desc_idx"),
+        models.Index(F("site"), F(field).asc(), F("registry_id").asc(), name=f"psum_site_{short}_idx"),
+        models.Index(F("site"), desc, F("registry_id").asc(), name=f"psum_site_{short}_desc_idx"),
+    ]
+
+
+#: The case status (``registry.quality.case_status``) as a number to sort by: a draft first, a signed case last.
+CASE_STATUS_RANKS: tuple[CaseStatus, ...] = (CaseStatus.DRAFT, CaseStatus.COMPLETE, CaseStatus.SIGNED)
+
+
+class PatientSummary(models.Model):
+    """What the patient list shows and sorts by for one patient, computed from the case and kept exact by
+    ``apps.clinical.summaries`` inside the transaction of every write (a copy: never entered, never audited)."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="summary")
+    #: The patient's site and registry ID, copied so one index serves a site's list in any order.
+    site = models.ForeignKey("accounts.Site", on_delete=models.CASCADE, related_name="+")
+    registry_id = models.CharField(max_length=20)
+    has_initial_course = models.BooleanField("ICI-1 recorded", default=False)
+    episode_count = models.PositiveSmallIntegerField("Episodes", default=0)
+    enrolled = models.BooleanField("Enrolled", default=False)
+    last_follow_up_date = models.DateField("Last follow-up", null=True, blank=True)
+    case_status = models.PositiveSmallIntegerField(
+        "Case status", choices=[(rank, status.label) for rank, status in enumerate(CASE_STATUS_RANKS)], default=0
+    )
+
+    class Meta:
+        verbose_name_plural = "patient summaries"
+        indexes = [
+            *_summary_indexes("case_status", "status"),
+            *_summary_indexes("has_initial_course", "ici1"),
+            *_summary_indexes("episode_count", "episodes"),
+            *_summary_indexes("enrolled", "enrolled"),
+            *_summary_indexes("last_follow_up_date", "follow_up"),
+        ]
+
+    def __str__(self) -> str:
+        return self.registry_id
+
+    @property
+    def status(self) -> CaseStatus:
+        return CASE_STATUS_RANKS[self.case_status]
 
 
 class InitialCourse(CaseRecord):
@@ -634,12 +696,19 @@ class AdverseEvent(CaseRecord):
         null=True,
         blank=True,
         related_name="adverse_events",
-        help_text="Leave empty for an irAE of the initial ICI course.",
+        help_text="The rechallenge the irAE occurred during; empty for an irAE of ICI-1 (the first ICI course)",
     )
     ctcae_version = models.CharField(
         "CTCAE version", max_length=5, choices=v.CTCAE_VERSIONS.choices(), default=v.CTCAE_DEFAULT_VERSION
     )
     ctcae_term = models.CharField("CTCAE term", max_length=40, choices=v.CTCAE_TERMS.choices())
+    #: Free text that may identify a patient (a rare event named in full): never exported (``registry.crf``).
+    ctcae_term_other = models.CharField(
+        "Other CTCAE term",
+        max_length=200,
+        blank=True,
+        help_text="The term as CTCAE names it, when it is not in the list (CTCAE term 'Other (specify)').",
+    )
     meddra_code = models.CharField(
         "MedDRA code", max_length=10, editable=False, help_text="Filled from the CTCAE term."
     )
@@ -690,7 +759,14 @@ class AdverseEvent(CaseRecord):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_ctcae_term_display()} grade {self.grade}"
+        return f"{self.term_label} grade {self.grade}"
+
+    @property
+    def term_label(self) -> str:
+        """The term as the pages name it: the typed term for "Other (specify)", else the CTCAE term's label."""
+        if self.ctcae_term == v.CTCAE_OTHER_TERM and self.ctcae_term_other:
+            return f"{self.ctcae_term_other} (other)"
+        return self.get_ctcae_term_display()
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -702,6 +778,10 @@ class AdverseEvent(CaseRecord):
             errors["resolution_date"] = "The resolution date is before the onset date."
         if self.resolution_date and self.resolved_to_grade is None:
             errors["resolved_to_grade"] = "Give the grade the irAE resolved to."
+        if self.ctcae_term == v.CTCAE_OTHER_TERM and not self.ctcae_term_other.strip():
+            errors["ctcae_term_other"] = "Name the term: the CTCAE term is 'Other (specify)'."
+        elif self.ctcae_term_other and self.ctcae_term != v.CTCAE_OTHER_TERM:
+            errors["ctcae_term_other"] = "Only for the CTCAE term 'Other (specify)': clear it, or choose that term."
         if self.recurrence_status and not self.episode_id:
             errors["recurrence_status"] = "Only irAEs during a rechallenge can be recurrences."
         if self.episode_id and not self.recurrence_status:

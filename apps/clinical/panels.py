@@ -97,6 +97,10 @@ class PatientListColumn:
     default: Any = 0
     #: The list's URL for one row's value (``url(patient)``), or None for plain text.
     url: Callable[[Any], str] | None = None
+    #: ``stored(user=)`` → the path from the patient of the value as the app stores it, to sort a list of any
+    #: length by index (``"open_query_count__total"``): a one-to-one row holding ``site_id`` and ``registry_id``
+    #: beside it, present only while there is a value (no row: none, sorted lowest). None: sort by ``annotation``.
+    stored: Callable[..., str] | None = None
 
 
 _LIST_COLUMNS: list[PatientListColumn] = []

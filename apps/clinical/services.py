@@ -15,27 +15,40 @@ fields checked against them, so no answer tells them whether a hidden value exis
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import operator
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CASCADE, Exists, Model, OuterRef, ProtectedError, QuerySet
+from django.utils import timezone
 
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user, site_closed_message
 from apps.core.audit import audit_entries_append, audit_entry_build, audit_write, diff, snapshot
+from apps.core.bulk import BulkTable, BulkWriter, copy_chosen
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.models import AuditAction, AuditChannel
-from apps.core.records import record_type_for, site_of
+from apps.core.records import record_type_for, record_types, site_of
+from registry import rules, vocabularies
 from registry.crf import HIDDEN_FROM_COORDINATORS, TIED_TO_HIDDEN
 from registry.identifiers import new_registry_id, normalise_local_identifier
 
 from . import hooks
-from .models import CaseRecord, Patient, RechallengeEpisode
+from .models import (
+    AdverseEvent,
+    CaseRecord,
+    FollowUp,
+    InitialCourse,
+    Patient,
+    RechallengeEpisode,
+    ResponseAssessment,
+)
 
 REASON_REQUIRED = "A reason is required to change a record that is marked complete."
 REGISTERED_BY_SITE = "Patients are registered by the staff of their site; coordinators cannot register patients."
@@ -388,6 +401,404 @@ def records_create_batch(*, site: Site, user, channel: AuditChannel | str, reaso
         hooks.records_written(writes=batch.writes, user=user, channel=str(channel))
 
 
+# --- Bulk creation -----------------------------------------------------------------------------------
+
+#: The order a bulk write inserts the record types in: each after the records it links to.
+BULK_WRITE_ORDER: tuple[type[Model], ...] = (
+    Patient,
+    InitialCourse,
+    RechallengeEpisode,
+    AdverseEvent,
+    ResponseAssessment,
+    FollowUp,
+)
+BULK_BATCH_SIZE = 2000
+
+
+class BulkRefused(ApplicationError):
+    """Records of a bulk write refused by validation: ``errors`` maps each one's index to its field errors."""
+
+    def __init__(self, errors: dict[int, dict[str, list[str]]]) -> None:
+        super().__init__("Please correct the errors below.")
+        self.errors = errors
+
+
+class BulkWriteFailed(ApplicationError):
+    """The database refused an insert of a bulk write (nothing of it is kept): which record is not known."""
+
+
+class _Answer:
+    """What ``queryset.exists()`` would answer, known without a query."""
+
+    def __init__(self, found: bool) -> None:
+        self.found = found
+
+    def exists(self) -> bool:
+        return self.found
+
+
+@dataclass
+class _PatientSoFar:
+    """What the records of a patient new in a bulk write, checked so far, tell the rules across records —
+    what ``clean()`` would read from the database had each been saved in turn, as ``record_create`` does."""
+
+    course: InitialCourse | None = None
+    episodes: list[RechallengeEpisode] = field(default_factory=list)
+    course_iraes: bool = False
+    deaths: list[dt.date] = field(default_factory=list)
+    alive_follow_ups: list[dt.date] = field(default_factory=list)
+    responses: list[dt.date] = field(default_factory=list)
+    iraes: list[dt.date] = field(default_factory=list)
+
+    @property
+    def death(self) -> dt.date | None:
+        return min(self.deaths, default=None)
+
+    def context_of(self, episode: RechallengeEpisode) -> dict[str, Any]:
+        """``RechallengeEpisode.patient_context()`` from the records checked so far."""
+        earlier = [
+            e
+            for e in self.episodes
+            if e.sequence_number is not None and e.sequence_number < (episode.sequence_number or 0)
+        ]
+        previous = max(earlier, key=lambda e: e.sequence_number, default=None)
+        course = self.course
+        return {
+            "ici1": course is not None or None,
+            "ici1_stop": course.stop_date if course else None,
+            "ici1_stop_precision": course.stop_date_precision if course else None,
+            "previous_number": previous.sequence_number if previous else None,
+            "previous_start": previous.start_date if previous else None,
+        }
+
+    def death_order_errors(self, follow_up: FollowUp) -> dict[str, str]:
+        """``FollowUp.death_order_errors()`` from the records checked so far."""
+        errors: dict[str, str] = {}
+        if follow_up.vital_status != "dead":
+            errors.update(
+                rules.after_death_errors(
+                    field="follow_up_date",
+                    label=follow_up.label_of("follow_up_date"),
+                    value=follow_up.follow_up_date,
+                    death=self.death,
+                )
+            )
+        errors.update(
+            rules.death_before_records_errors(
+                death=follow_up.death_date,
+                records=[
+                    ("The patient's last response assessment", max(self.responses, default=None)),
+                    ("The patient's last irAE onset", max(self.iraes, default=None)),
+                    ("The patient's last other follow-up", max(self.alive_follow_ups, default=None)),
+                ],
+            )
+        )
+        return errors
+
+    def add(self, instance: Model) -> None:
+        """Count ``instance`` as written, for the records after it."""
+        if isinstance(instance, InitialCourse):
+            self.course = instance
+        elif isinstance(instance, RechallengeEpisode):
+            self.episodes.append(instance)
+        elif isinstance(instance, AdverseEvent):
+            self.course_iraes = self.course_iraes or instance.episode_id is None
+            if instance.onset_date:
+                self.iraes.append(instance.onset_date)
+        elif isinstance(instance, ResponseAssessment):
+            if instance.assessment_date:
+                self.responses.append(instance.assessment_date)
+        elif isinstance(instance, FollowUp):
+            if instance.death_date:
+                self.deaths.append(instance.death_date)
+            if instance.vital_status != "dead" and instance.follow_up_date:
+                self.alive_follow_ups.append(instance.follow_up_date)
+
+
+def _unsaved_links(instance: Model) -> list[Any]:
+    """The foreign keys of ``instance`` to records loaded with it (the records of the batch it links to)."""
+    return [
+        link
+        for link in instance._meta.concrete_fields
+        if link.is_relation and (link.many_to_one or link.one_to_one) and link.is_cached(instance)
+    ]
+
+
+def _relink(instance: Model) -> None:
+    """Point each link of ``instance`` at the id its linked record has now (temporary, then saved); set
+    through the relation, so the linked record stays loaded."""
+    for link in _unsaved_links(instance):
+        setattr(instance, link.name, getattr(instance, link.name))
+
+
+def _after_death(instance: Model, errors: dict[str, list[str]], so_far: _PatientSoFar) -> dict[str, str]:
+    """The ``after_death`` rule ``clean()`` checks against the death recorded so far (see ``_check_in_bulk``)."""
+    if isinstance(instance, AdverseEvent):
+        own = instance.episode_id and rules.not_before_rechallenge_errors(
+            rechallenge_start=instance.episode.start_date, dates={"onset_date": instance.onset_date}
+        )
+        if own:
+            return {}
+        return rules.after_death_errors(
+            field="onset_date", label=instance.label_of("onset_date"), value=instance.onset_date, death=so_far.death
+        )
+    if isinstance(instance, ResponseAssessment):
+        if (
+            instance.criteria
+            and instance.category
+            and instance.category not in vocabularies.response_categories(instance.criteria)
+        ):
+            return {}
+        if rules.not_before_rechallenge_errors(
+            rechallenge_start=instance.episode.start_date, dates={"assessment_date": instance.assessment_date}
+        ):
+            return {}
+        return rules.after_death_errors(
+            field="assessment_date",
+            label=instance.label_of("assessment_date"),
+            value=instance.assessment_date,
+            death=so_far.death,
+        )
+    return {}
+
+
+def _check_in_bulk(instance: Model, so_far: _PatientSoFar, *, exclude: list[str]) -> dict[str, list[str]]:
+    """``full_clean()`` of a record of a patient new in the batch, without a query.
+
+    The record's links point at records of the batch holding temporary ids, so ``clean()`` checks what
+    needs them (an irAE's rechallenge, a response after its rechallenge's start); the lookups it makes
+    about the patient's other records are answered from ``so_far`` — the records before it in the batch,
+    as ``record_create`` would have saved them one by one. The uniqueness checks are left to
+    ``_unique_errors`` (set-wise) and the check constraints to the database, as in ``_validate``.
+    A rule of ``clean()`` that reads the database must be answered here too: a new one would ask about
+    the temporary ids and find nothing, and shows up in the query pin of ``tests/apps/clinical/test_bulk_create.py``.
+    """
+    shadows: dict[str, Any] = {}
+    if isinstance(instance, InitialCourse):
+        shadows["recorded_iraes"] = lambda: _Answer(so_far.course_iraes)
+    elif isinstance(instance, RechallengeEpisode):
+        shadows["patient_context"] = lambda: so_far.context_of(instance)
+    elif isinstance(instance, AdverseEvent):
+        course = so_far.course
+        shadows["course_answered_no_iraes"] = lambda: (
+            instance.episode.iraes_during_rechallenge == "no"
+            if instance.episode_id
+            else course is not None and course.iraes_during_course == "no"
+        )
+        shadows["changed_or_new"] = lambda *names: False  # the death is checked below, from ``so_far``
+    elif isinstance(instance, ResponseAssessment):
+        shadows["changed_or_new"] = lambda *names: False
+    elif isinstance(instance, FollowUp):
+        shadows["death_order_errors"] = lambda: so_far.death_order_errors(instance)
+    instance.__dict__.update(shadows)
+    try:
+        instance.full_clean(exclude=exclude)
+        errors: dict[str, list[str]] = {}
+    except ValidationError as error:
+        errors = error.message_dict
+    finally:
+        for name in shadows:
+            del instance.__dict__[name]
+    for name, message in _after_death(instance, errors, so_far).items():
+        errors.setdefault(name, []).append(message)
+    return errors
+
+
+def _unique_message(instance: Model, fields: tuple[str, ...]) -> dict[str, list[str]]:
+    """Django's message for a unique check ``full_clean`` would have failed (one field: on that field)."""
+    messages = ValidationError(instance.unique_error_message(type(instance), fields)).messages
+    return {fields[0] if len(fields) == 1 else NON_FIELD_ERRORS: messages}
+
+
+def _unique_errors(records: Sequence[Model], site: Site) -> dict[int, dict[str, list[str]]]:
+    """The unique rules of new patients and their records, checked set-wise: a local identifier per site
+    (one query per 1,000 patients), one ICI-1 per patient and one rechallenge per number (in the batch)."""
+    errors: dict[int, dict[str, list[str]]] = {}
+    patients = [(index, r) for index, r in enumerate(records) if isinstance(r, Patient)]
+    identifiers = sorted({p.local_identifier for _, p in patients if p.local_identifier})
+    taken: set[str] = set()
+    for start in range(0, len(identifiers), 1000):
+        taken.update(
+            Patient.objects.filter(site=site, local_identifier__in=identifiers[start : start + 1000]).values_list(
+                "local_identifier", flat=True
+            )
+        )
+    seen: set[Any] = set()
+    for index, record in enumerate(records):
+        if isinstance(record, Patient):
+            key: Any = ("patient", record.local_identifier)
+            clash = record.local_identifier in taken
+            fields: tuple[str, ...] = ("site", "local_identifier")
+        elif isinstance(record, InitialCourse):
+            key, clash, fields = ("course", id(record.patient)), False, ("patient",)
+        elif isinstance(record, RechallengeEpisode):
+            key, clash = ("episode", id(record.patient), record.sequence_number), False
+            fields = ("patient", "sequence_number")
+        else:
+            continue
+        if clash or key in seen:
+            errors[index] = _unique_message(record, fields)
+        seen.add(key)
+    return errors
+
+
+def _registry_ids_assign(patients: Sequence[Patient], site: Site) -> None:
+    """Give each patient without one a fresh registry ID: unused, checked one query per 1,000 patients."""
+    waiting = [patient for patient in patients if not patient.registry_id]
+    for _ in range(20):
+        if not waiting:
+            return
+        for patient in waiting:
+            patient.registry_id = new_registry_id(site.code)
+        candidates = [patient.registry_id for patient in waiting]
+        used: set[str] = set()
+        for start in range(0, len(candidates), 1000):
+            used.update(
+                Patient.objects.filter(registry_id__in=candidates[start : start + 1000]).values_list(
+                    "registry_id", flat=True
+                )
+            )
+        duplicates = {value for value, count in Counter(candidates).items() if count > 1}
+        waiting = [patient for patient in waiting if patient.registry_id in used | duplicates]
+    raise ApplicationError("Could not generate a unique registry ID; try again.")
+
+
+def _bulk_insert(model: type[M], instances: list[M]) -> None:
+    """Insert ``instances`` and give them their ids: ``COPY`` on PostgreSQL (ids reserved from the table's
+    sequence first), ``bulk_create`` elsewhere."""
+    if model is AdverseEvent:
+        for event in instances:  # as ``AdverseEvent.save()`` does
+            term = vocabularies.CTCAE_TERMS.get(event.ctcae_term)
+            event.meddra_code, event.organ_category = term.meddra_code, term.organ_category
+    now = timezone.now()
+    for instance in instances:
+        _relink(instance)  # the ids of the parents inserted just before
+        for stamp in ("created_at", "updated_at"):
+            setattr(instance, stamp, now)
+    try:  # no savepoint of its own: the refusal leaves ``records_create_bulk``'s block, which rolls back
+        with connection.wrap_database_errors:  # psycopg's errors read as Django's, ``COPY``'s too
+            if copy_chosen(None):
+                columns = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+                table = BulkTable(model, columns)
+                ids = table.reserve_ids(len(instances))
+                values = operator.attrgetter(*columns)
+                table.copy((values(instance) for instance in instances), ids=ids)
+                for instance, pk in zip(instances, ids, strict=True):
+                    instance.pk = pk
+                    instance._state.adding, instance._state.db = False, connection.alias
+            else:
+                model.objects.bulk_create(instances, batch_size=BULK_BATCH_SIZE)
+    except IntegrityError as error:
+        raise BulkWriteFailed(f"The records break a database rule: {error}") from None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a bulk write builds its objects: each of its passes walks every
+    object alive, and a 10,000-row file holds some half a million of them (it cost 7 s of 50 in
+    ``bench/import_bench.py``). Nothing here makes cycles that need collecting before the write ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def records_create_bulk(
+    *, site: Site, user, channel: AuditChannel | str, reason: str, records: Sequence[Model]
+) -> list[Model]:
+    """Register new patients of ``site`` with their records, validated set-wise and inserted in bulk.
+
+    ``records`` are unsaved, in the order ``record_create`` would create them one by one (a patient
+    before its ICI-1 and rechallenges, a rechallenge before its responses); each links to its parent
+    by the instance. Every record gets what ``record_create`` gives it — the site checks (once), the
+    same validation and messages (without a query per record: see ``_check_in_bulk``), one audit entry
+    (chained and written together) and the ``records_written`` hook (once, for all) — in one
+    transaction, a table at a time (``COPY`` on PostgreSQL). Patients are new, so none is re-assessed.
+
+    Refusals: :class:`BulkRefused` with every refused record's errors (nothing written);
+    :class:`BulkWriteFailed` when the database refuses an insert (everything rolled back: the caller
+    may create the records one by one with ``records_create_batch`` to learn which). Records of
+    patients registered before take the per-record path (``records_create_batch``).
+    """
+    with _collector_paused(), transaction.atomic():
+        site = Site.objects.get(pk=site.pk)
+        _check_site_write(user=user, site_id=site.pk)
+        if not site.active:
+            raise ApplicationError(site_closed_message(site.code), status=409)
+        patients = [record for record in records if isinstance(record, Patient)]
+        if patients:
+            _check_registration(user=user, site_id=site.pk, channel=channel)
+        for record in records:
+            if site_of(record) not in (site.pk, None) or (
+                not isinstance(record, Patient) and record_type_for(type(record)).patient_of(record).pk is not None
+            ):
+                raise ApplicationError(
+                    "A bulk write registers new patients of its own site with their records only.", status=403
+                )
+        _registry_ids_assign(patients, site)
+        errors = _bulk_validate(records)
+        for index, found in _unique_errors(records, site).items():
+            for name, messages in found.items():
+                errors.setdefault(index, {}).setdefault(name, []).extend(messages)
+        if errors:
+            raise BulkRefused(errors)
+        by_model: dict[type[Model], list[Model]] = {model: [] for model in BULK_WRITE_ORDER}
+        for record in records:
+            by_model[type(record)].append(record)
+        for model, instances in by_model.items():
+            if instances:
+                _bulk_insert(model, instances)
+        entries, writes = [], []
+        for record in records:
+            changes = {name: [None, value] for name, value in snapshot(record).items() if value not in (None, "")}
+            entries.append(
+                audit_entry_build(
+                    instance=record,
+                    action=AuditAction.CREATE,
+                    user=user,
+                    channel=channel,
+                    changes=changes,
+                    reason=reason,
+                )
+            )
+            writes.append(_write_of(record, AuditAction.CREATE, changes))
+        BulkWriter(batch_size=BULK_BATCH_SIZE, use_copy=copy_chosen(None)).audit_entries(entries)
+        hooks.records_written(writes=writes, user=user, channel=str(channel))
+    return list(records)
+
+
+def _bulk_validate(records: Sequence[Model]) -> dict[int, dict[str, list[str]]]:
+    """Validate each record as ``record_create`` would, in order, with the records before it counted as written.
+
+    Patients and rechallenges get temporary (negative) ids while the records after them are checked,
+    so their links hold an id as after a save; the ids are taken back before the inserts.
+    """
+    errors: dict[int, dict[str, list[str]]] = {}
+    so_far: dict[int, _PatientSoFar] = {}
+    parents: list[Model] = []
+    try:
+        for index, record in enumerate(records):
+            _relink(record)
+            patient = record if isinstance(record, Patient) else record_type_for(type(record)).patient_of(record)
+            state = so_far.setdefault(id(patient), _PatientSoFar())
+            links = [link.name for link in _unsaved_links(record)]
+            exclude = [*links, "registry_id"] if isinstance(record, Patient) else links
+            found = _check_in_bulk(record, state, exclude=exclude)
+            if found:
+                errors[index] = found
+            state.add(record)
+            if isinstance(record, Patient | RechallengeEpisode):
+                parents.append(record)
+                record.pk = -len(parents)
+    finally:
+        for parent in parents:
+            parent.pk = None
+    return errors
+
+
 @transaction.atomic
 def record_update(
     *,
@@ -568,10 +979,12 @@ def _cascade_of(record: Model, *, lock: bool) -> list[Model]:
     for and found here, or refused because its parent is gone.
     """
     found: dict[tuple[type[Model], Any], Model] = {}
+    declared = {record_type.model for record_type in record_types()}
 
     def visit(parent: Model) -> None:
         for relation in parent._meta.related_objects:
-            if relation.on_delete is not CASCADE:
+            # Only records: a copy kept beside them (the patient list's summary) is deleted with them, unaudited.
+            if relation.on_delete is not CASCADE or relation.related_model not in declared:
                 continue
             children = relation.related_model._base_manager.filter(**{relation.field.name: parent}).order_by("pk")
             if lock:

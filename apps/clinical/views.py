@@ -18,7 +18,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -40,20 +39,30 @@ from .models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeE
 from .panels import episode_panels_for, patient_list_columns, patient_panels_for
 from .presenters import back_to, conflict_message, describe, entry_for, hidden_fields
 from .selectors import (
-    episode_counts,
+    BadCursor,
     patient_episodes,
     patient_get_for_user,
     patient_initial_course,
     patient_last_episode,
-    patient_list_for_user,
+    patient_list_page,
     patient_list_sorts,
-    patient_list_statuses,
+    patient_summary_of,
     patient_timeline,
     record_get_for_user,
 )
 
 PAGE_SIZE = 50
 CHANNEL = "web"
+
+#: The "Save and …" buttons beside "Save": the ``then`` value each posts, and its label. "Save and add another"
+#: on the forms of the records a case has several of; "Save and add ICI-1" when registering a patient.
+ADD_ANOTHER = ("another", "Save and add another")
+ADD_ICI1 = ("ici1", "Save and add ICI-1")
+SAVE_AND: dict[type[Model], tuple[tuple[str, str], ...]] = {
+    AdverseEvent: (ADD_ANOTHER,),
+    ResponseAssessment: (ADD_ANOTHER,),
+    FollowUp: (ADD_ANOTHER,),
+}
 
 #: Why the patient page offers no "Delete" (the service refuses these deletions with 409 as well).
 ENROLLED_EPISODE_KEPT = "Enrolled: cannot be deleted, its locked decision-model assessment is kept for validation"
@@ -104,6 +113,7 @@ class PatientRow:
     year_of_birth: int
     episodes: int
     local_identifier: str | None
+    has_initial_course: bool = False
     case_status: str = ""
     case_status_label: str = ""
     enrolled: bool = False
@@ -121,7 +131,8 @@ def _int_or_none(value: str | None) -> int | None:
 
 @records_view
 def patient_list(request: HttpRequest) -> HttpResponse:
-    """The user's patients: search by registry ID (or, at one's own sites, local identifier), by site."""
+    """The user's patients, a keyset page at a time: search by the start of a registry ID (or, at one's own
+    sites, of a local identifier), filter by site, sort by any column; "Next" and "Previous" carry a cursor."""
     access = access_for_user(request.user)
     search = request.GET.get("q", "").strip()[:64]
     sites = list(site_list_for_user(user=request.user))
@@ -132,35 +143,39 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "registry_id")
     if sort.removeprefix("-") not in sorts:
         sort = "registry_id"
-    patients = patient_list_for_user(user=request.user, search=search, site_id=site_id, sort=sort)
-    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
-    # The page's rows only: a per-row subquery in the page query would also run for rows skipped by OFFSET.
-    page_ids = [patient.pk for patient in page.object_list]
-    episodes = episode_counts(patient_ids=page_ids)
-    statuses = patient_list_statuses(patients=page.object_list)
+    query = {"user": request.user, "search": search, "site_id": site_id, "sort": sort, "size": PAGE_SIZE}
+    try:
+        page = patient_list_page(**query, after=request.GET.get("after", ""), before=request.GET.get("before", ""))
+    except BadCursor:  # an edited link, or one of another order: the first page
+        page = patient_list_page(**query)
+    # The page's rows only: a value per row computed in the page query would run for every row of the list.
+    page_ids = [patient.pk for patient in page.rows]
     columns = patient_list_columns()
     extra_values = [column.values(patient_ids=page_ids, user=request.user) for column in columns]
-    rows = [
-        PatientRow(
-            registry_id=patient.registry_id,
-            url=patient.get_absolute_url(),
-            site=patient.site.code,
-            tumour_type=patient.get_tumour_type_display(),
-            sex=patient.get_sex_display(),
-            year_of_birth=patient.year_of_birth,
-            episodes=episodes.get(patient.pk, 0),
-            local_identifier=patient.local_identifier if access.can_see_identifiers_of(patient.site_id) else None,
-            case_status=statuses[patient.pk].case_status.value,
-            case_status_label=statuses[patient.pk].case_status.label,
-            enrolled=statuses[patient.pk].enrolled,
-            last_follow_up=statuses[patient.pk].last_follow_up,
-            extra=tuple(
-                (values.get(patient.pk, column.default), column.url(patient) if column.url else "")
-                for column, values in zip(columns, extra_values, strict=True)
-            ),
+    rows = []
+    for patient in page.rows:
+        summary = patient_summary_of(patient)
+        rows.append(
+            PatientRow(
+                registry_id=patient.registry_id,
+                url=patient.get_absolute_url(),
+                site=patient.site.code,
+                tumour_type=patient.get_tumour_type_display(),
+                sex=patient.get_sex_display(),
+                year_of_birth=patient.year_of_birth,
+                episodes=summary.episode_count,
+                local_identifier=patient.local_identifier if access.can_see_identifiers_of(patient.site_id) else None,
+                has_initial_course=summary.has_initial_course,
+                case_status=summary.status.value,
+                case_status_label=summary.status.label,
+                enrolled=summary.enrolled,
+                last_follow_up=summary.last_follow_up_date,
+                extra=tuple(
+                    (values.get(patient.pk, column.default), column.url(patient) if column.url else "")
+                    for column, values in zip(columns, extra_values, strict=True)
+                ),
+            )
         )
-        for patient in page.object_list
-    ]
     return render(
         request,
         "clinical/patient_list.html",
@@ -172,9 +187,9 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             "site_id": site_id,
             "show_local_identifier": access.sees_identifiers,
             "search_help": (
-                "Registry ID, or the exact local identifier of a patient of your own site."
+                "The start of a registry ID, or of the local identifier of a patient of your own site."
                 if access.sees_identifiers
-                else "Registry ID (or part of it)."
+                else "The start of a registry ID (e.g. its site code)."
             ),
             "can_create": registration_sites_for_user(user=request.user).exists(),
             "sort": sort,
@@ -184,22 +199,22 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _sort_links(sort: str, sorts: dict[str, tuple[str, Any]]) -> dict[str, dict[str, str]]:
+def _sort_links(sort: str, sorts: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Per sortable column: the ``?sort=`` its header links to and the ``aria-sort`` it has now. A first click
     sorts registry ID and site ascending, the status columns descending (the latest, the most, signed first);
     a second click reverses."""
     current, descending = sort.removeprefix("-"), sort.startswith("-")
     links = {}
-    for key, (label, _) in sorts.items():
+    for key, column in sorts.items():
         if key == current:
             links[key] = {
-                "label": label,
+                "label": column.label,
                 "next": key if descending else f"-{key}",
                 "aria": "descending" if descending else "ascending",
             }
         else:
             first = key if key in ("registry_id", "site") else f"-{key}"
-            links[key] = {"label": label, "next": first, "aria": "none"}
+            links[key] = {"label": column.label, "next": first, "aria": "none"}
     return links
 
 
@@ -267,6 +282,7 @@ def patient_detail(request: HttpRequest, registry_id: str) -> HttpResponse:
             "course_derived": derived.course_lines(course_values) if course_values else [],
             "episodes": episode_blocks,
             "add": add,
+            "next_step": presenters.next_step(patient=patient, timeline=timeline) if can_write else None,
             "can_add_episode": course is not None and course.stop_date is not None,
             "patient_panels": patient_panels_for(
                 patient=patient, timeline=timeline, user=request.user, can_write=can_write
@@ -292,7 +308,13 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _render_form(
-    request: HttpRequest, *, form: RecordForm, title: str, patient: Patient | None, **extra: Any
+    request: HttpRequest,
+    *,
+    form: RecordForm,
+    title: str,
+    patient: Patient | None,
+    save_and: tuple[tuple[str, str], ...] = (),
+    **extra: Any,
 ) -> HttpResponse:
     return render(
         request,
@@ -302,9 +324,24 @@ def _render_form(
             "title": title,
             "patient": patient,
             "cancel_url": patient.get_absolute_url() if patient else reverse("clinical:patient-list"),
+            "save_and": save_and,
             **extra,
         },
     )
+
+
+def _after_save(request: HttpRequest, *, record: Model, patient: Patient, offered: tuple[tuple[str, str], ...]) -> str:
+    """Where a saved form goes: the next blank form its "Save and …" button asked for, else back to the patient."""
+    then = request.POST.get("then", "")
+    if then not in {value for value, _ in offered}:
+        return back_to(patient, record)
+    if then == ADD_ICI1[0]:
+        return reverse("clinical:initial-course-create", kwargs={"registry_id": patient.registry_id})
+    if isinstance(record, AdverseEvent):  # another irAE of the same course
+        url = reverse("clinical:adverse-event-create", kwargs={"registry_id": patient.registry_id})
+        return f"{url}?episode={record.episode_id}" if record.episode_id else url
+    name = "clinical:response-create" if isinstance(record, ResponseAssessment) else "clinical:follow-up-create"
+    return reverse(name, kwargs={"episode_pk": record.episode_id})
 
 
 def _create(
@@ -317,9 +354,11 @@ def _create(
     form_kwargs: dict[str, Any] | None = None,
     initial: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """Show a blank form; on a valid POST create the record through the service and go back."""
+    """Show a blank form; on a valid POST create the record through the service and go back (or on to the
+    next blank form a "Save and …" button asked for)."""
     form_class = record_type_for(model).form
     form_kwargs = form_kwargs or {}
+    offered = ((ADD_ICI1,) if model is Patient else ()) + SAVE_AND.get(model, ())
     if request.method == "POST":
         form = form_class(request.POST, instance=model(**parent), **form_kwargs)
         if form.is_valid():
@@ -329,16 +368,16 @@ def _create(
                     data={**parent, **form.record_data()},
                     user=request.user,
                     channel=CHANNEL,
-                    reason=form.cleaned_data["reason"],
+                    reason=form.audit_reason(),
                 )
             except ApplicationError as error:
                 add_application_error(form, error)
             else:
                 messages.success(request, f"Saved {describe(record)}.")
-                return redirect(back_to(patient or record, record))
+                return redirect(_after_save(request, record=record, patient=patient or record, offered=offered))
     else:
         form = form_class(instance=model(**parent), initial=initial, **form_kwargs)
-    return _render_form(request, form=form, title=title, patient=patient)
+    return _render_form(request, form=form, title=title, patient=patient, save_and=offered)
 
 
 @records_view
@@ -443,6 +482,7 @@ def record_edit(request: HttpRequest, model: str, pk: int) -> HttpResponse:
     form_class = record_type.form
     form_kwargs = form_class.edit_kwargs(user=request.user, access=access, patient=patient)
     title = f"Edit {describe(record)}"
+    offered = SAVE_AND.get(record_type.model, ())
     conflict = ""
     if request.method == "POST":
         form = form_class(request.POST, instance=record, **form_kwargs)
@@ -453,7 +493,7 @@ def record_edit(request: HttpRequest, model: str, pk: int) -> HttpResponse:
                     data=form.record_data(),
                     user=request.user,
                     channel=CHANNEL,
-                    reason=form.cleaned_data["reason"],
+                    reason=form.audit_reason(),
                     expected_version=form.cleaned_data["version"],
                 )
             except ConflictError:
@@ -465,7 +505,7 @@ def record_edit(request: HttpRequest, model: str, pk: int) -> HttpResponse:
                     messages.info(request, f"No changes to {describe(saved)}.")
                 else:
                     messages.success(request, f"Saved {describe(saved)}.")
-                return redirect(back_to(patient, saved))
+                return redirect(_after_save(request, record=saved, patient=patient, offered=offered))
     else:
         form = form_class(instance=record, **form_kwargs)
     return _render_form(
@@ -473,6 +513,7 @@ def record_edit(request: HttpRequest, model: str, pk: int) -> HttpResponse:
         form=form,
         title=title,
         patient=patient,
+        save_and=offered,
         conflict=conflict,
         reload_url=request.path,
         history_url=reverse("clinical:record-history", kwargs={"model": model, "pk": pk}),
@@ -597,7 +638,7 @@ def record_history(request: HttpRequest, model: str, pk: int) -> HttpResponse:
         {
             "title": f"History of {describe(record)}",
             "patient": patient,
-            "rows": presenters.history_rows(record, hidden=hidden),
+            "rows": presenters.history_rows(record, hidden=hidden, access=access),
             "back_url": back_to(patient, record),
         },
     )

@@ -17,10 +17,16 @@ from .records import site_of
 
 
 def _plain(value: Any) -> Any:
+    """A stored value as JSON keeps it: dates in ISO form, numbers as a person writes them (``215``, ``1.5``).
+
+    A decimal is written in fixed-point notation without trailing zeros: ``str()`` of a normalised
+    ``Decimal("210")`` would read ``2.1E+2``, which older entries of the trail still hold (the history
+    page reads those back as numbers; entries are never rewritten, their hashes cover them).
+    """
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value.normalize()) if value == value.to_integral() else str(value)
+        return f"{value.normalize():f}"
     if isinstance(value, models.Model):
         return value.pk
     return value

@@ -1,6 +1,6 @@
 """Admin for import jobs: read-only, for operators looking at stuck or failed jobs.
 
-The error report is left out: its cell values may hold a site's identifiers. So is the original
+The error report and the preview are left out: their cell values may hold a site's identifiers. So is the original
 filename, which can hold a patient's name ("smith_john_MRN123.csv"): the admin names the upload
 "upload #12 (.csv)", as the pages do for everyone but the site's staff.
 """
@@ -25,7 +25,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "site")
     list_select_related = ("site", "uploaded_by")
-    exclude = ("errors", "original_filename")
+    exclude = ("errors", "original_filename", "preview")
     readonly_fields = ("upload",)
 
     @admin.display(description="File")

@@ -1,4 +1,5 @@
-"""The upload form: a site whose staff the user is (an import registers patients), and the CSV file."""
+"""The upload form: a site whose staff the user is (an import registers patients), the CSV file, and whether
+to preview it first (ticked by default: a file that updates registered patients is best seen before it is written)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
         help_text="Made from the site's template: UTF-8, comma- or semicolon-separated, header in row 1.",
+    )
+    dry_run = forms.BooleanField(
+        label="Preview only (dry run)",
+        required=False,
+        initial=True,
+        help_text="Check the file and list what it would create and change, without writing anything; "
+        "you then import it with one click.",
     )
 
     def __init__(self, *args, user, **kwargs):

@@ -43,6 +43,15 @@ class ImportJob(models.Model):
         default=list, blank=True, help_text="[{row, column, value, message}] for every problem found (capped)."
     )
     created_counts = models.JSONField(default=dict, blank=True, help_text="{record type: number created}.")
+    dry_run = models.BooleanField(
+        "Preview only", default=False, help_text="Checked and previewed; nothing is written until it is imported."
+    )
+    preview = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per row: the records it creates, changes (old → new) and leaves alone (capped).",
+    )
+    created_registry_ids = models.JSONField(default=list, blank=True, help_text="Registry IDs of the new patients.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -68,6 +77,13 @@ class ImportJob(models.Model):
         """The upload named without its original filename, which can hold a patient's name or number."""
         suffix = PurePosixPath(self.original_filename.replace("\\", "/")).suffix.lower()
         return f"upload #{self.pk} ({suffix})" if suffix in SHOWN_SUFFIXES else f"upload #{self.pk}"
+
+    @property
+    def status_label(self) -> str:
+        """The status as the job page names it: a dry run that validated was checked, not imported."""
+        if self.dry_run and self.status == self.Status.SUCCEEDED:
+            return "Checked – preview, nothing imported yet"
+        return self.get_status_display()
 
     @property
     def is_running(self) -> bool:

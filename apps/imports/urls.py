@@ -12,4 +12,5 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("<int:pk>/", views.job_detail, name="job-detail"),
     path("<int:pk>/errors.csv", views.job_errors_csv, name="job-errors"),
+    path("<int:pk>/import/", views.job_confirm, name="job-confirm"),
 ]

@@ -1,4 +1,4 @@
-"""Bulk import pages: column documentation, per-site templates, upload, and the job with its report.
+"""Bulk import pages: the data dictionary, per-site templates, upload, and the job with its preview or report.
 
 Center staff reach their own sites' imports, coordinators every site's; investigators get 403, and
 another site's template or job answers 404. The pages run outside the request transaction: an
@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from apps.accounts.selectors import access_for_user, registration_refusal, writable_sites_for_user
 from apps.core.errors import ApplicationError
@@ -57,6 +58,8 @@ def index(request: HttpRequest) -> HttpResponse:
             "code_lists": [(selectors.vocabulary_anchor(vocab), vocab) for vocab in selectors.import_code_lists()],
             "column_count": len(spec.HEADER),
             "max_prior_iraes": spec.MAX_PRIOR_IRAES,
+            "max_rechallenge_iraes": spec.MAX_RECHALLENGE_IRAES,
+            "example_identifier": spec.EXAMPLE_IDENTIFIER,
             "max_responses": spec.MAX_RESPONSES,
             "max_follow_ups": spec.MAX_FOLLOW_UPS,
             "inline_max_rows": services.import_inline_max_rows(),
@@ -87,7 +90,10 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             job = services.import_job_create(
-                user=request.user, site=form.cleaned_data["site"], upload=form.cleaned_data["file"]
+                user=request.user,
+                site=form.cleaned_data["site"],
+                upload=form.cleaned_data["file"],
+                dry_run=form.cleaned_data["dry_run"],
             )
         except ApplicationError as error:
             add_application_error(form, error)
@@ -113,6 +119,9 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "percent": min(100, round(100 * processed / job.total_rows)) if job.total_rows else job.percent,
             "errors": selectors.import_job_errors_for_user(job=job, user=request.user),
             "counts": selectors.import_job_counts(job=job),
+            "preview": selectors.import_job_preview_for_user(job=job, user=request.user),
+            "preview_counts": selectors.import_job_preview_counts(job=job),
+            "can_confirm": job.dry_run and job.status == job.Status.SUCCEEDED and job.uploaded_by_id == request.user.pk,
         },
     )
     if job.is_running:
@@ -127,3 +136,17 @@ def job_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
     job = selectors.import_job_get_for_user(user=request.user, pk=pk)
     errors = selectors.import_job_errors_for_user(job=job, user=request.user)
     return _csv_response(services.import_errors_csv(errors=errors), f"import-{job.pk}-errors.csv")
+
+
+@transaction.non_atomic_requests
+@login_required
+@require_POST
+def job_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Import the file of a checked preview for real ("Import this file"); a second click changes nothing."""
+    _require_import_access(request)
+    job = selectors.import_job_get_for_user(user=request.user, pk=pk)
+    try:
+        services.import_job_confirm(user=request.user, job=job)
+    except ApplicationError as error:
+        raise PermissionDenied(error.message) from None
+    return redirect(job.get_absolute_url())

@@ -28,6 +28,10 @@ class QualityConfig(AppConfig):
         on_records_written(dashboard_records_written)  # dashboard: a write forgets its sites' cached figures
         patient_list_column_register(OPEN_QUERIES_COLUMN)  # dashboard: the patient list's open-queries column
 
+        from .panels import open_query_counts_on_write
+
+        on_records_written(open_query_counts_on_write)  # after the on-save rules: the list's stored counts
+
         from .sdv import source_verification_clear
         from .signoff_views import CASE_STATUS_PANEL
 

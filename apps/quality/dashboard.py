@@ -68,6 +68,7 @@ from apps.core.records import RecordType, record_type_by_slug, record_types
 from registry.quality import REQUIRED_FIELDS, Equals, Given, Required
 
 from .models import DataQuery, SourceVerification
+from .panels import open_query_sort_field
 from .selectors import query_scope
 
 #: The record types whose clinical date, against the day the record was entered, gives the entry delay.
@@ -839,4 +840,5 @@ OPEN_QUERIES_COLUMN = PatientListColumn(
     annotation=open_query_count_annotation,
     default=0,
     url=lambda patient: f"{patient.get_absolute_url()}#patient-queries",
+    stored=open_query_sort_field,
 )

@@ -138,3 +138,52 @@ class SourceVerification(models.Model):
 
     def __str__(self) -> str:
         return f"SDV {self.record_type}#{self.record_id} {self.field or '(record)'}"
+
+
+def _open_query_indexes(short: str, *, per_site: bool) -> list[models.Index]:
+    scope = [models.F("site")] if per_site else []
+    return [
+        models.Index(*scope, models.F("count").asc(), models.F("registry_id").asc(), name=f"qcount_{short}_idx"),
+        models.Index(*scope, models.F("count").desc(), models.F("registry_id").asc(), name=f"qcount_{short}_desc_idx"),
+    ]
+
+
+class OpenQueryCount(models.Model):
+    """How many queries of a patient are not closed (open or answered by the site), stored so the patient list
+    sorts 100,000 patients by it from an index: a row only while there is one (none: no row), kept exact
+    set-wise by ``panels.open_query_counts_refresh`` in the transaction of every change of queries."""
+
+    #: The patient's site and registry ID, copied so one index serves the list in either order.
+    site = models.ForeignKey("accounts.Site", on_delete=models.CASCADE, related_name="+")
+    registry_id = models.CharField(max_length=20)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.registry_id}: {self.count} open"
+
+
+class PatientOpenQueries(OpenQueryCount):
+    """Every query of the patient not closed: what coordinators see."""
+
+    patient = models.OneToOneField(
+        "clinical.Patient", on_delete=models.CASCADE, primary_key=True, related_name="open_queries_all"
+    )
+
+    class Meta:
+        verbose_name_plural = "patients' open queries"
+        indexes = _open_query_indexes("all", per_site=False)
+
+
+class PatientSiteOpenQueries(OpenQueryCount):
+    """The patient's queries not closed that center staff see (not those kept for coordinators)."""
+
+    patient = models.OneToOneField(
+        "clinical.Patient", on_delete=models.CASCADE, primary_key=True, related_name="open_queries_site"
+    )
+
+    class Meta:
+        verbose_name_plural = "patients' open queries seen by the site"
+        indexes = _open_query_indexes("site", per_site=True)

@@ -31,6 +31,7 @@ from apps.core.models import AuditAction, AuditChannel
 from apps.core.records import record_type_by_slug, record_types
 
 from .models import DataQuery, QueryComment
+from .panels import open_query_counts_refresh
 from .selectors import is_confirmable, queryable_fields, record_for_query
 
 Status = DataQuery.Status
@@ -89,6 +90,7 @@ def _record_step(
         )
         entry.site_id = query.site_id  # a query belongs to its record's site
         audit_entries_append([entry])
+        open_query_counts_refresh(patient_ids=[query.patient_id])  # the patient list's open-queries column
     return comment
 
 

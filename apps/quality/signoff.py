@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.accounts.selectors import access_for_user
 from apps.clinical.models import Patient
+from apps.clinical.summaries import patient_summaries_refresh
 from apps.core.audit import audit_entries_append, audit_entry_build, audit_write
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditAction, AuditChannel
@@ -94,6 +95,7 @@ def case_sign(
         raise ApplicationError(WRONG_PASSWORD, field_errors={"password": [WRONG_PASSWORD]})
     now = timezone.now()
     Patient.objects.filter(pk=locked.pk).update(signed_at=now, signed_by=user, signature_meaning=chosen)
+    patient_summaries_refresh(patient_ids=[locked.pk])  # the patient list's case status
     locked.signed_at, locked.signed_by, locked.signature_meaning = now, user, chosen
     audit_write(
         instance=locked,
@@ -131,6 +133,7 @@ def case_unlock(*, patient: Patient, user, reason: str, channel: AuditChannel | 
         "signature_meaning": [locked.signature_meaning, ""],
     }
     Patient.objects.filter(pk=locked.pk).update(signed_at=None, signed_by=None, signature_meaning="")
+    patient_summaries_refresh(patient_ids=[locked.pk])  # the patient list's case status
     locked.signed_at, locked.signed_by, locked.signature_meaning = None, None, ""
     audit_write(
         instance=locked,

@@ -58,6 +58,7 @@ from registry.quality.checks import (
 )
 
 from .models import DataQuery, QueryComment
+from .panels import open_query_counts_refresh
 
 KEY = ["rule_id", "record_type", "record_id", "field"]
 CHUNK = 5000
@@ -120,12 +121,14 @@ def quality_check_and_reconcile(*, patient_ids: Sequence[int] | None, rule_ids: 
 
     with transaction.atomic():
         _lock_query_table()
-        return reconcile(
+        counts = reconcile(
             violations,
             scopes=[Scope(tuple(rule_ids), None if patient_ids is None else tuple(patient_ids))],
             present=records_present(frames),
             blinded=check_settings.blinded,
         )
+        open_query_counts_refresh(patient_ids=patient_ids)  # the patient list's open-queries column
+        return counts
 
 
 # --- Reading the frames --------------------------------------------------------------------------------

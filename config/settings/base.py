@@ -84,8 +84,7 @@ DJANGO_APPS = [
     "django.contrib.admin",
 ]
 THIRD_PARTY_APPS = [
-    "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework",  # API tokens: apps.accounts.ApiToken (hashed), not rest_framework.authtoken
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",

@@ -20,7 +20,7 @@ from registry.synthetic import DemoAdverseEvent, DemoCohort, DemoPatient
 
 
 def _columns(record: ci.Record, group: int | None = None) -> tuple[ci.Column, ...]:
-    return tuple(column for column in ci.COLUMNS if column.record is record and column.group == group)
+    return tuple(column for column in ci.COLUMNS if column.record is record and column.group == group and column.field)
 
 
 def _values(obj: object, columns: Sequence[ci.Column], *, naming: str) -> dict[str, object]:

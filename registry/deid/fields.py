@@ -269,7 +269,7 @@ def crf_field(
         description=description,
         record=record,
         identifier=crf.is_identifier(record, field),
-        free_text=True if field in crf.FREE_TEXT_FIELDS.get(record, frozenset()) else None,
+        free_text=True if field in crf.FREE_TEXT_FIELDS.get(_QUALITY_RECORD.get(record, record), frozenset()) else None,
         role=ROLES.get((record, field), Role.DATA),
         qi=QUASI_IDENTIFIERS.get((record, field)),
         **extra,  # type: ignore[arg-type]
@@ -369,7 +369,8 @@ def missing_code_field(meta: FieldMeta) -> FieldMeta:
 
 
 def _import_columns(*records: ci.Record, group: int | None = None) -> tuple[ci.Column, ...]:
-    return tuple(column for column in ci.COLUMNS if column.record in records and column.group == group)
+    """The import's columns of a record's fields (not those about the import itself, such as a reason for change)."""
+    return tuple(column for column in ci.COLUMNS if column.record in records and column.group == group and column.field)
 
 
 # --- derived columns (registry.derive_frames.derive_episodes) ----------------------------------------
@@ -693,10 +694,19 @@ def _keys(*, patient: bool = True, episode: bool = True, record: str = "") -> li
 def _irae_extras() -> list[FieldMeta]:
     return [
         FieldMeta(
+            "ctcae_term_other",
+            "Other CTCAE term",
+            FieldKind.TEXT,
+            record="prior_irae",
+            free_text="ctcae_term_other" in crf.FREE_TEXT_FIELDS["adverse_event"],
+            description=f"The term typed for the CTCAE term {v.CTCAE_OTHER_TERM!r} (Other (specify)).",
+        ),
+        FieldMeta(
             "meddra_code",
             "MedDRA code",
             FieldKind.CODE,
-            choices=tuple((term.meddra_code, term.label) for term in v.CTCAE_TERMS),
+            choices=tuple((term.meddra_code, term.label) for term in v.CTCAE_TERMS if term.meddra_code),
+            missing=(("", f"No MedDRA code: the CTCAE term is {v.CTCAE_OTHER_TERM!r} (a term outside the list)"),),
             record="prior_irae",
             description="Filled from the CTCAE term.",
         ),
@@ -732,10 +742,16 @@ def default_field_meta(
     assessment and the derived endpoints. ``iraes``, ``responses``, ``follow_ups``: long tables keyed by
     ``patient_id`` / ``episode_id``. ``sites`` maps site codes to names (values of the ``site`` column).
     """
-    import_fields = fields_from_import_columns(
-        _import_columns(ci.Record.PATIENT, ci.Record.INITIAL_COURSE, ci.Record.EPISODE),
-        labels=labels,
-        descriptions=descriptions,
+    registry_id = registry_id_field()
+    import_fields = tuple(
+        meta
+        for meta in fields_from_import_columns(
+            _import_columns(ci.Record.PATIENT, ci.Record.INITIAL_COURSE, ci.Record.EPISODE),
+            labels=labels,
+            descriptions=descriptions,
+        )
+        # The import may name a patient to update by registry ID: the same column, declared once.
+        if meta.name != registry_id.name
     )
     derived = tuple(f for f in derived_fields() if f.role is Role.DATA)
 
@@ -747,11 +763,19 @@ def default_field_meta(
     irae_id = FieldMeta("id", "irAE key", FieldKind.INTEGER, identifier=True)
     assessment = assessment_fields(model_versions)
     return {
-        ANALYSIS: (*_keys(), registry_id_field(), site_field(sites), *import_fields, *assessment, *derived),
-        IRAES: (*_keys(), irae_id, *long(ci.Record.PRIOR_IRAE), *_irae_extras()),
+        ANALYSIS: (*_keys(), registry_id, site_field(sites), *import_fields, *assessment, *derived),
+        IRAES: _declared_once((*_keys(), irae_id, *long(ci.Record.PRIOR_IRAE), *_irae_extras())),
         RESPONSES: (*_keys(patient=False), *long(ci.Record.RESPONSE)),
         FOLLOW_UPS: (*_keys(patient=False), *long(ci.Record.FOLLOW_UP)),
     }
+
+
+def _declared_once(fields: Iterable[FieldMeta]) -> tuple[FieldMeta, ...]:
+    """The columns in order, a column the import declares too (the other CTCAE term) kept at its first place."""
+    first: dict[str, FieldMeta] = {}
+    for meta in fields:
+        first.setdefault(meta.name, meta)
+    return tuple(first.values())
 
 
 def with_flags(meta: FieldMeta, **changes: object) -> FieldMeta:

@@ -45,6 +45,9 @@ class DemoAdverseEvent:
     hospitalised: bool | None
     led_to_discontinuation: bool | None
     recurrence_status: str = ""
+    #: The term typed for the CTCAE term "other": none in the demo cohort (every demo term is listed). Left out of
+    #: the repr, which pins a seed's cohort (``test_a_seed_gives_the_very_cohort_it_gave_before``).
+    ctcae_term_other: str = field(default="", repr=False)
 
 
 @dataclass(slots=True)

@@ -37,7 +37,7 @@ TFI_MONTHS = 5 + 13 / 31
 def _save(page, button: str = "Save") -> None:
     """Submit the form on the page and wait for the page that answers it."""
     with page.expect_navigation():
-        page.get_by_role("button", name=button).click()
+        page.get_by_role("button", name=button, exact=True).click()  # not "Save and add …"
 
 
 def _follow(page, link) -> None:

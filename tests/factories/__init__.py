@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import factory
 from factory.django import DjangoModelFactory
 
-from apps.accounts.models import Membership, Role, Site, User
+from apps.accounts.models import ApiToken, Membership, Role, Site, User
+from apps.accounts.selectors import api_token_key_hash
 from apps.clinical.models import (
     AdverseEvent,
     FollowUp,
@@ -55,6 +57,15 @@ def user_with_role(role: str, site: Site | None = None, **user_fields) -> User:
     user = UserFactory(**user_fields)
     Membership.objects.create(user=user, site=site if role in (Role.DATA_ENTRY, Role.SITE_PI) else None, role=role)
     return user
+
+
+def api_token_key_for(user: User, name: str = "") -> str:
+    """The key of a new API token of ``user``, stored as the registry stores it (made directly, so a
+    coordinator can hold one too, as if issued before the role: the refusal is then at sign-in)."""
+    key = secrets.token_hex(20)
+    name = name or f"Test client {key[:8]}"
+    ApiToken.objects.create(user=user, name=name, key_prefix=key[:8], key_hash=api_token_key_hash(key))
+    return key
 
 
 class PatientFactory(DjangoModelFactory):

@@ -25,7 +25,7 @@ def messages(errors) -> list[tuple[int, str, str]]:
 def test_the_header_lists_every_column_once_starting_with_the_patient_key():
     assert spec.HEADER[0] == "local_identifier"
     assert len(spec.HEADER) == len(set(spec.HEADER))
-    assert spec.template_csv() == ",".join(spec.HEADER) + "\r\n"
+    assert spec.template_csv().split("\r\n")[0] == ",".join(spec.HEADER)
 
 
 def test_repeated_groups_are_numbered_up_to_their_maximum():
@@ -261,3 +261,106 @@ def test_the_template_and_documentation_carry_the_new_columns():
     documented = {column.name: column for column in spec.documented_columns()}
     assert "0 if no corticosteroid" in documented["episode_prednisone"].note
     assert "unknown" in spec.KIND_FORMATS[spec.Kind.BOOLEAN]
+
+
+# --- Template example row, update columns, irAEs during a rechallenge ---------------------------------------
+
+
+def test_the_template_has_one_filled_example_row_that_is_refused_if_left_in():
+    header, example, end = spec.template_csv().split("\r\n")
+
+    assert (header, end) == (",".join(spec.HEADER), "")
+    assert example.startswith("EXAMPLE-DELETE-ME,")
+    assert messages(spec.parse_file(spec.template_csv().encode()).errors) == [
+        (2, "local_identifier", spec.EXAMPLE_ROW_LEFT_IN)
+    ]
+
+
+def test_the_example_row_with_its_identifier_replaced_is_a_valid_row():
+    data = spec.template_csv().replace("EXAMPLE-DELETE-ME", "MRN-77").encode()
+
+    parsed = spec.parse_file(data)
+
+    assert parsed.errors == []
+    assert parsed.rows[0].records[(Record.RECHALLENGE_IRAE, 1)]["recurrence_status"] == "recurrence"
+
+
+def test_registry_id_and_reason_for_change_fill_no_record_field():
+    parsed = spec.parse_row(2, row(registry_id=" aaa-0007 ", reason_for_change="Source document corrected"))
+
+    assert (parsed.registry_id, parsed.reason_for_change) == ("AAA-0007", "Source document corrected")
+    assert "registry_id" not in parsed.records[(Record.PATIENT, None)]
+    assert parsed.patient_key == "MRN-1"
+    assert spec.parse_row(3, {"registry_id": "AAA-0007"}).patient_key == "registry:AAA-0007"
+
+
+def test_irae_columns_during_a_rechallenge_are_a_repeated_group_of_three():
+    assert {f"rirae{n}_recurrence" for n in (1, 2, 3)} <= set(spec.HEADER)
+    assert "rirae4_term" not in spec.HEADER
+    parsed = spec.parse_row(
+        2,
+        row(
+            rirae1_term="hepatitis",
+            rirae1_grade="2",
+            rirae1_onset="2023-05",
+            rirae1_resolution="2023-07-01",
+            rirae1_resolved_to_grade="1",
+            rirae1_recurrence="new",
+        ),
+    )
+    assert parsed.records[(Record.RECHALLENGE_IRAE, 1)] == {
+        "ctcae_term": "hepatitis",
+        "grade": 2,
+        "onset_date": dt.date(2023, 5, 15),
+        "onset_date_precision": "month",
+        "resolution_date": dt.date(2023, 7, 1),
+        "resolution_date_precision": "day",
+        "resolved_to_grade": 1,
+        "recurrence_status": "new",
+    }
+
+
+def test_an_irae_during_the_rechallenge_needs_its_recurrence_status_and_cannot_precede_it():
+    rows = [row(rirae2_term="colitis", rirae2_grade="2", rirae2_onset="2023-03-01")]
+
+    errors = spec.parse_file(csv_bytes(rows)).errors
+
+    assert messages(errors) == [
+        (2, "rirae2_onset", "An irAE of the rechallenge cannot start before the rechallenge."),
+        (2, "rirae2_recurrence", "Required when any rirae2_… column is filled."),
+    ]
+
+
+def test_a_rechallenge_answered_no_iraes_with_an_irae_in_the_row_is_an_error_of_the_answer():
+    rows = [
+        row(
+            episode_iraes="no",
+            rirae1_term="colitis",
+            rirae1_grade="1",
+            rirae1_onset="2023-05-01",
+            rirae1_recurrence="new",
+        )
+    ]
+
+    assert messages(spec.parse_file(csv_bytes(rows)).errors) == [
+        (2, "episode_iraes", "irAEs of this rechallenge are in this row: the answer cannot be 'no'.")
+    ]
+
+
+def test_rows_of_a_registered_patient_need_not_repeat_ici1_and_get_no_default_sequence():
+    rows = [{"local_identifier": "MRN-1", "followup1_date": "2024-01-01", "episode_start_date": "2023-04-02"}]
+
+    parsed = spec.parse_file(csv_bytes(rows), registered=lambda parsed_rows: {"MRN-1"})
+
+    assert parsed.errors == []
+    assert "sequence_number" not in parsed.rows[0].records[EPISODE]
+
+
+def test_a_stored_value_is_written_back_as_its_column_takes_it():
+    column = spec.COLUMNS_BY_NAME
+    assert spec.cell_text(column["ici1_stop_date"], dt.date(2022, 11, 15), "month") == "2022-11"
+    assert spec.cell_text(column["episode_start_date"], dt.date(2023, 4, 2)) == "2023-04-02"
+    assert spec.cell_text(column["irae1_hospitalised"], True) == "yes"
+    assert spec.cell_text(column["pdl1_tps_percent"], Decimal("55.0")) == "55"
+    assert spec.cell_text(column["pdl1_tps_percent"], Decimal("55.5")) == "55.5"
+    assert spec.cell_text(column["sex"], None) == ""

@@ -643,6 +643,17 @@ def test_irae_recurrence_classifies_grade_organ_and_term(
     )
 
 
+def test_an_irae_outside_the_ctcae_list_is_never_the_same_term_as_another() -> None:
+    result = irae_recurrence(
+        prior=[irae("other", "other", 2, onset=PartialDate.month(2020, 5))],
+        during_rechallenge=[irae("other", "other", 2, onset=PartialDate(date(2021, 3, 1)))],
+        rechallenge_start=START,
+        death_date=None,
+        last_contact=ALIVE_ON,
+    )
+    assert (result.any_grade, result.same_organ, result.same_term) == (True, True, False)
+
+
 def test_irae_recurrence_after_a_course_without_iraes_is_never_same_organ() -> None:
     result = irae_recurrence(
         prior=[],

@@ -139,6 +139,23 @@ def test_a_new_irae_before_a_same_term_recurrence_is_the_same_set_wise() -> None
     assert frame.loc[0, "recurrence_same_term_event_code"] == 1
 
 
+def test_two_iraes_outside_the_ctcae_list_are_not_the_same_term_set_wise() -> None:
+    course = CourseRecord(
+        start=PartialDate(date(2020, 1, 1)),
+        stop=PartialDate(date(2020, 6, 1)),
+        progression=None,
+        stop_reason="toxicity",
+    )
+    iraes = [
+        IraeRecord(None, "other", "other", 3, PartialDate(date(2020, 5, 1)), resolved_to_grade=1),
+        IraeRecord(1, "other", "other", 2, PartialDate(date(2021, 2, 1))),
+    ]
+    frame = assert_same(
+        [one_episode(iraes=iraes, follow_ups=[FollowUpRecord(1, date(2021, 12, 1), "alive")], course=course)]
+    )
+    assert (bool(frame.loc[0, "recurrence_same_term"]), bool(frame.loc[0, "recurrence_same_organ"])) == (False, True)
+
+
 def test_a_censored_pfs1_is_the_same_set_wise() -> None:
     # Toxicity stop at 2 months, no progression, rechallenge at 5 months: 5 months, censored.
     course = CourseRecord(
@@ -230,6 +247,7 @@ TERMS = [
     ("diarrhea", "gastrointestinal"),
     ("pneumonitis", "pulmonary"),
     ("hepatitis", "hepatic"),
+    ("other", "other"),  # "Other (specify)": never the same term as another
 ]
 CATEGORIES = ["CR", "PR", "SD", "PD", "NE", "iCR", "iPR", "iSD", "iUPD", "iCPD"]
 

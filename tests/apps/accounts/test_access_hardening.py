@@ -97,22 +97,24 @@ def test_sessions_expire_after_thirty_idle_minutes(client, data_entry_a, passwor
 
 
 def test_an_api_token_of_a_coordinator_is_refused_because_it_skips_the_second_factor(coordinator):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from tests.factories import api_token_key_for
+
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=coordinator).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_key_for(coordinator)}")
     response = client.get("/api/v1/patients/")
     assert response.status_code == 401
     assert "two-factor" in response.json()["detail"]
 
 
 def test_an_api_token_of_center_staff_is_accepted(data_entry_a):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from tests.factories import api_token_key_for
+
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=data_entry_a).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_key_for(data_entry_a)}")
     assert client.get("/api/v1/patients/").status_code == 200
 
 

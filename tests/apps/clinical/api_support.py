@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Model
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.accounts.models import Site
+from apps.accounts.models import ApiToken, Site
 from apps.clinical.models import (
     AdverseEvent,
     FollowUp,
@@ -31,6 +31,7 @@ from tests.factories import (
     PatientFactory,
     RechallengeEpisodeFactory,
     ResponseAssessmentFactory,
+    api_token_key_for,
 )
 
 API = "/api/v1"
@@ -45,10 +46,13 @@ def client_for(user) -> APIClient:
 
 
 def token_client_for(user) -> APIClient:
-    """A client that sends ``Authorization: Token …``, so each request loads the user afresh."""
+    """A client that sends ``Authorization: Token …``, so each request loads the user afresh.
+
+    Its token counts as just used: the last-use time is written at most once a minute, and query counts
+    should measure the request, not whether that minute has passed."""
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_key_for(user)}")
+    ApiToken.objects.filter(user=user).update(last_used_at=timezone.now())
     return client
 
 

@@ -214,11 +214,14 @@ def test_an_unknown_filter_choice_answers_a_field_level_400(site_a, data_entry_a
     assert list(response.json()) == ["tumour_type"]
 
 
-def test_search_finds_a_patient_by_part_of_the_registry_id(site_a, data_entry_a):
-    patient = PatientFactory(site=site_a)
-    PatientFactory(site=site_a)
-    results = client_for(data_entry_a).get(PATIENTS.list_url(), {"search": patient.registry_id[4:10]}).json()["results"]
+def test_search_finds_a_patient_by_the_start_of_the_registry_id_in_any_case(site_a, data_entry_a):
+    patient = PatientFactory(site=site_a, registry_id="AAA-7KQ2XD-M")
+    PatientFactory(site=site_a, registry_id="AAA-7KZZZZ-1")
+    client = client_for(data_entry_a)
+    results = client.get(PATIENTS.list_url(), {"search": "aaa-7kq"}).json()["results"]
     assert [row["registry_id"] for row in results] == [patient.registry_id]
+    # the middle of a registry ID is not its start
+    assert client.get(PATIENTS.list_url(), {"search": "7KQ2XD"}).json()["count"] == 0
 
 
 def test_search_finds_an_own_patient_by_local_identifier(site_a, data_entry_a):

@@ -46,13 +46,20 @@ QUALITY_OPENS = 2
 #: nothing more); a new record of a patient locks the patient's row and reads its signature (one query).
 SDV_CLEARED = 1
 SIGNED_CASE_CHECK = 1
+#: The patient list's stored values (issue #13): a write finds whether its patients' open-query counts changed
+#: (one query) and, when queries were opened, recounts them (both counts: stale rows, upsert; 4); a create, a
+#: delete or a change of a summarised field refreshes the patient's summary (one statement).
+LIST_COUNTS_CHECK = 1
+LIST_COUNTS_RECOUNT = 4
+LIST_SUMMARY = 1
+LIST_AFTER_OPENS = QUALITY_OPENS + LIST_COUNTS_RECOUNT
 PATCH_BUDGET = [
-    pytest.param(PATIENTS, 12 + QUALITY_RECORD_CHECK + SDV_CLEARED, id=PATIENTS.route),
-    pytest.param(INITIAL_COURSES, 12 + SDV_CLEARED, id=INITIAL_COURSES.route),
-    pytest.param(EPISODES, 12 + DERIVED_VALUES + SDV_CLEARED, id=EPISODES.route),
-    pytest.param(ADVERSE_EVENTS, 12 + QUALITY_PATIENT_CHECK + SDV_CLEARED, id=ADVERSE_EVENTS.route),
-    pytest.param(RESPONSES, 12 + SDV_CLEARED, id=RESPONSES.route),
-    pytest.param(FOLLOW_UPS, 12 + QUALITY_RECORD_CHECK + SDV_CLEARED, id=FOLLOW_UPS.route),
+    pytest.param(PATIENTS, 12 + QUALITY_RECORD_CHECK + SDV_CLEARED + LIST_COUNTS_CHECK, id=PATIENTS.route),
+    pytest.param(INITIAL_COURSES, 12 + SDV_CLEARED + LIST_COUNTS_CHECK, id=INITIAL_COURSES.route),
+    pytest.param(EPISODES, 12 + DERIVED_VALUES + SDV_CLEARED + LIST_COUNTS_CHECK, id=EPISODES.route),
+    pytest.param(ADVERSE_EVENTS, 12 + QUALITY_PATIENT_CHECK + SDV_CLEARED + LIST_COUNTS_CHECK, id=ADVERSE_EVENTS.route),
+    pytest.param(RESPONSES, 12 + SDV_CLEARED + LIST_COUNTS_CHECK, id=RESPONSES.route),
+    pytest.param(FOLLOW_UPS, 12 + QUALITY_RECORD_CHECK + SDV_CLEARED + LIST_COUNTS_CHECK, id=FOLLOW_UPS.route),
 ]
 #: A new irAE, response or follow-up reads the patient's recorded death (and a follow-up, in the same
 #: query, the dates its own death date must not precede): the ``after_death`` rule of issue #10, one
@@ -60,21 +67,47 @@ PATCH_BUDGET = [
 AFTER_DEATH = 1
 # A new ICI-1 course, irAE or follow-up runs both kinds of rules over one read of the patient's tables.
 CREATE_BUDGET = [
-    pytest.param(PATIENTS, 13 + QUALITY_RECORD_CHECK, id=PATIENTS.route),
+    pytest.param(PATIENTS, 13 + LIST_SUMMARY + LIST_COUNTS_CHECK + QUALITY_RECORD_CHECK, id=PATIENTS.route),
     pytest.param(
-        INITIAL_COURSES, 15 + QUALITY_PATIENT_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK, id=INITIAL_COURSES.route
+        INITIAL_COURSES,
+        15 + LIST_SUMMARY + LIST_COUNTS_CHECK + QUALITY_PATIENT_CHECK + LIST_AFTER_OPENS + SIGNED_CASE_CHECK,
+        id=INITIAL_COURSES.route,
     ),
     pytest.param(
-        EPISODES, 16 + DERIVED_VALUES + QUALITY_RECORD_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK, id=EPISODES.route
+        EPISODES,
+        16
+        + LIST_SUMMARY
+        + LIST_COUNTS_CHECK
+        + DERIVED_VALUES
+        + QUALITY_RECORD_CHECK
+        + LIST_AFTER_OPENS
+        + SIGNED_CASE_CHECK,
+        id=EPISODES.route,
     ),
     pytest.param(
         ADVERSE_EVENTS,
-        15 + AFTER_DEATH + QUALITY_PATIENT_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK,
+        15
+        + LIST_SUMMARY
+        + LIST_COUNTS_CHECK
+        + AFTER_DEATH
+        + QUALITY_PATIENT_CHECK
+        + LIST_AFTER_OPENS
+        + SIGNED_CASE_CHECK,
         id=ADVERSE_EVENTS.route,
     ),
-    pytest.param(RESPONSES, 15 + AFTER_DEATH + SIGNED_CASE_CHECK, id=RESPONSES.route),
     pytest.param(
-        FOLLOW_UPS, 15 + AFTER_DEATH + QUALITY_PATIENT_CHECK + QUALITY_OPENS + SIGNED_CASE_CHECK, id=FOLLOW_UPS.route
+        RESPONSES, 15 + LIST_SUMMARY + LIST_COUNTS_CHECK + AFTER_DEATH + SIGNED_CASE_CHECK, id=RESPONSES.route
+    ),
+    pytest.param(
+        FOLLOW_UPS,
+        15
+        + LIST_SUMMARY
+        + LIST_COUNTS_CHECK
+        + AFTER_DEATH
+        + QUALITY_PATIENT_CHECK
+        + LIST_AFTER_OPENS
+        + SIGNED_CASE_CHECK,
+        id=FOLLOW_UPS.route,
     ),
 ]
 

@@ -54,7 +54,65 @@ def test_dates_are_html_date_inputs_paired_with_their_precision(db):
     assert ["start_date", "start_date_precision"] in rows
     assert ["stop_date", "stop_date_precision"] in rows
     assert ["progression_date", "progression_date_precision"] in rows
-    assert rows[-1] == ["reason"]  # the audit reason closes the form
+    assert rows[-1] == ["is_complete"]
+
+
+def test_only_an_edit_form_asks_for_the_reason_for_a_change_and_closes_with_it(site_a):
+    assert "reason" not in InitialCourseForm().fields
+    course = InitialCourseFactory(patient=PatientFactory(site=site_a))
+    form = InitialCourseForm(instance=course)
+    assert [[bound.name for bound in row] for row in form.rows][-1] == ["reason"]
+    assert form.fields["reason"].label == "Reason for change"
+
+
+def test_a_dates_precision_is_chosen_inside_the_dates_own_field(db):
+    layout = InitialCourseForm().layout
+    cell = next(cell for row in layout for cell in row if cell.field.name == "start_date")
+    assert cell.precision is not None and cell.precision.name == "start_date_precision"
+    assert all(cell.field.name != "start_date_precision" for row in layout for cell in row)
+    html = str(cell.precision)
+    assert 'class="date-precision"' in html and 'data-date-input="id_start_date"' in html
+
+
+def test_a_month_only_date_is_a_month_input_showing_its_month(site_a):
+    course = InitialCourseFactory(
+        patient=PatientFactory(site=site_a), start_date=dt.date(2023, 2, 15), start_date_precision="month"
+    )
+    html = str(InitialCourseForm(instance=course)["start_date"])
+    assert 'type="month"' in html and 'value="2023-02"' in html
+    assert 'type="date"' in str(InitialCourseForm(instance=course)["stop_date"])
+
+
+def test_a_month_typed_as_yyyy_mm_is_stored_on_the_15th(site_a):
+    patient = PatientFactory(site=site_a)
+    form = InitialCourseForm(
+        {**COURSE, "start_date": "2023-02", "start_date_precision": "month"}, instance=InitialCourse(patient=patient)
+    )
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["start_date"] == dt.date(2023, 2, 15)
+
+
+def test_a_month_without_its_day_is_refused_when_the_precision_says_exact_day(site_a):
+    patient = PatientFactory(site=site_a)
+    form = InitialCourseForm({**COURSE, "start_date": "2023-02"}, instance=InitialCourse(patient=patient))
+    assert not form.is_valid()
+    assert form.errors["start_date"] == [
+        "Only a month was given: choose “month only” beside the date, or give the day."
+    ]
+    form = InitialCourseForm({**COURSE, "start_date": "2023-2-x"}, instance=InitialCourse(patient=patient))
+    assert not form.is_valid()
+    assert "YYYY-MM" in form.errors["start_date"][0]
+
+
+def test_a_re_shown_month_only_date_keeps_the_month_typed_as_a_full_date(site_a):
+    patient = PatientFactory(site=site_a)
+    form = InitialCourseForm(
+        {**COURSE, "start_date": "2023-02-03", "start_date_precision": "month", "line_of_therapy": "x"},
+        instance=InitialCourse(patient=patient),
+    )
+    assert not form.is_valid()
+    html = str(form["start_date"])
+    assert 'type="month"' in html and 'value="2023-02"' in html
 
 
 def test_help_text_is_tied_to_its_input_for_screen_readers(db):
@@ -131,6 +189,47 @@ def test_the_patient_form_hides_identifiers_and_the_site_when_editing_for_a_coor
     assert "local_identifier" not in form.fields and "date_of_birth" not in form.fields
     assert "site" not in form.fields
     assert form.initial["version"] == 1 and form.fields["version"].required
+
+
+def test_tumour_types_are_offered_by_name_with_their_oncotree_code(db, data_entry_a):
+    choices = dict(PatientForm(user=data_entry_a).fields["tumour_type"].choices)
+    assert choices["NSCLC"] == "Non-small cell lung cancer (NSCLC)"
+    assert choices["LUAD"] == "Lung adenocarcinoma (LUAD)"
+
+
+def test_the_irae_form_names_its_course_ici1_or_a_rechallenge(db):
+    field = AdverseEventForm().fields["episode"]
+    assert field.label == "Course"
+    assert "ICI-1" in field.help_text and "leave empty" not in field.help_text.lower()
+
+
+def test_an_irae_outside_the_ctcae_list_is_other_with_its_term_typed(site_a):
+    patient = InitialCourseFactory(patient=PatientFactory(site=site_a)).patient
+    data = {
+        "ctcae_term": "other",
+        "grade": "2",
+        "onset_date": "2023-05-01",
+        "management": "none",
+        "steroid_refractory": "no",
+        "hospitalised": "no",
+        "led_to_discontinuation": "no",
+    }
+    assert ("other", "Other (specify)") in AdverseEventForm().fields["ctcae_term"].choices
+    form = AdverseEventForm(data, instance=AdverseEvent(patient=patient))
+    assert not form.is_valid()
+    assert form.errors["ctcae_term_other"] == ["Name the term: the CTCAE term is 'Other (specify)'."]
+    form = AdverseEventForm(
+        {**data, "ctcae_term_other": "Sarcoid-like reaction"}, instance=AdverseEvent(patient=patient)
+    )
+    assert form.is_valid(), form.errors
+    form = AdverseEventForm(
+        {**data, "ctcae_term": "colitis", "ctcae_term_other": "Sarcoid-like reaction"},
+        instance=AdverseEvent(patient=patient),
+    )
+    assert not form.is_valid()
+    assert form.errors["ctcae_term_other"] == [
+        "Only for the CTCAE term 'Other (specify)': clear it, or choose that term."
+    ]
 
 
 def test_the_irae_form_offers_the_patients_episodes_with_ici1_as_the_empty_choice(site_a):

@@ -122,14 +122,15 @@ def test_rows_whose_identifiers_differ_only_in_spelling_are_one_patient(site_a, 
     assert RechallengeEpisode.objects.filter(patient=patient).count() == 2
 
 
-def test_an_import_row_naming_a_registered_patient_in_another_spelling_is_an_error(
+def test_an_import_row_naming_a_registered_patient_in_another_spelling_updates_that_patient(
     site_a, data_entry_a, settings, tmp_path
 ):
-    PatientFactory(site=site_a, local_identifier="MRN-7")
+    registered = PatientFactory(site=site_a, local_identifier="MRN-7")
     job = _import(data_entry_a, site_a, [row(local_identifier=" mrn-7 ")], settings, tmp_path)
-    assert job.status == job.Status.FAILED
-    assert "already registered at AAA" in job.errors[0]["message"]
-    assert Patient.objects.count() == 1
+    assert job.status == job.Status.SUCCEEDED, job.errors
+    assert job.created_registry_ids == []
+    assert list(Patient.objects.values_list("pk", flat=True)) == [registered.pk]
+    assert registered.episodes.count() == 1
 
 
 # --- The migration that normalised the identifiers stored before ------------------------------------------------

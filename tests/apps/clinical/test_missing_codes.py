@@ -45,9 +45,10 @@ def test_the_form_offers_the_missing_data_select_beside_each_required_field_only
     assert '<option value="not_done">not done</option>' in html
     assert '<option value="unknown">unknown</option>' in html
     assert '<option value="not_applicable">not applicable</option>' in html
-    # Laid out beside its field, after the date's precision.
+    # Laid out beside its field, after the date's precision (chosen inside the date's own field).
     [row] = [row for row in form.layout if row[0].field.name == "stop_date"]
-    assert [cell.field.name for cell in row] == ["stop_date", "stop_date_precision"]
+    assert [cell.field.name for cell in row] == ["stop_date"]
+    assert row[0].precision.name == "stop_date_precision"
     assert row[0].missing.name == "stop_date__missing"
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from apps.clinical.forms import FollowUpForm, PatientForm
+from apps.clinical.forms import FollowUpForm, InitialCourseForm, PatientForm
 from apps.clinical.models import FollowUp
 from tests.apps.clinical.test_views_entry import edit_url
 from tests.apps.clinical.test_views_pages import page, sign_in
@@ -77,7 +77,9 @@ def test_the_initial_course_form_marks_always_required_registry_fields_without_a
     )
     assert label_of(html, "primary_agent") == f"Primary agent {MARK}:"
     assert label_of(html, "second_agent") == "Second ICI:"
-    assert MARK not in label_of(html, "start_date_precision")  # a date's precision companion has a default
+    # A date's precision companion has a default: chosen beside the date, never marked required.
+    assert 'aria-label="Start date: precision"' in html
+    assert "start_date_precision" not in InitialCourseForm().required_marks()
 
 
 def test_the_patient_form_marks_pdl1_only_for_lung_cancer_and_not_optional_fields(site_a, data_entry_a):

@@ -15,9 +15,11 @@ from apps.core.models import AuditEntry
 from tests.apps.clinical.test_views_pages import page, patient_url, sign_in
 from tests.factories import (
     AdverseEventFactory,
+    FollowUpFactory,
     InitialCourseFactory,
     PatientFactory,
     RechallengeEpisodeFactory,
+    ResponseAssessmentFactory,
 )
 
 PATIENT = {
@@ -431,3 +433,177 @@ def test_a_typical_case_is_entered_from_the_patient_page_and_ends_up_on_its_time
     ):
         assert shown in html, shown
     assert 'class="badge imputed"' not in html.split("Derived from ICI-1")[1].split("</section>")[0]
+
+
+# --- save and continue, the next step ----------------------------------------------------------------------
+
+
+def buttons(html: str) -> list[str]:
+    """The submit buttons of a page's record form, as "then value: label" ("" for plain Save)."""
+    html = html.split('class="card record-form"', 1)[1]
+    return [
+        f"{value}: {unescape(label)}"
+        for value, label in re.findall(
+            r'<button type="submit"(?: name="then" value="([^"]*)")?[^>]*>([^<]+)</button>', html
+        )
+    ]
+
+
+def test_a_new_patient_is_saved_and_goes_on_to_its_ici1_form(client, site_a, data_entry_a):
+    sign_in(client, data_entry_a)
+    html = page(client, reverse("clinical:patient-create"))
+    assert buttons(html) == [": Save", "ici1: Save and add ICI-1"]
+    assert 'name="reason"' not in html  # a new record has no reason for a change
+    response = client.post(reverse("clinical:patient-create"), {**PATIENT, "site": site_a.pk, "then": "ici1"})
+    patient = Patient.objects.get()
+    assert response["Location"] == reverse(
+        "clinical:initial-course-create", kwargs={"registry_id": patient.registry_id}
+    )
+    assert f"Saved patient {patient.registry_id}." in page(client, response["Location"])
+
+
+def test_save_and_add_another_irae_opens_a_blank_irae_form_of_the_same_course(client, site_a, data_entry_a):
+    patient = InitialCourseFactory(patient=PatientFactory(site=site_a)).patient
+    episode = RechallengeEpisodeFactory(patient=patient)
+    sign_in(client, data_entry_a)
+    url = reverse("clinical:adverse-event-create", kwargs={"registry_id": patient.registry_id})
+    assert buttons(page(client, url)) == [": Save", "another: Save and add another"]
+
+    response = client.post(url, {**ADVERSE_EVENT, "then": "another"})
+    assert response["Location"] == url  # another irAE of ICI-1
+    response = client.post(
+        f"{url}?episode={episode.pk}",
+        {
+            **ADVERSE_EVENT,
+            "episode": episode.pk,
+            "onset_date": "2024-06-01",
+            "resolution_date": "",
+            "resolved_to_grade": "",
+            "recurrence_status": "new",
+            "then": "another",
+        },
+    )
+    assert response["Location"] == f"{url}?episode={episode.pk}"  # another irAE of the same rechallenge
+    html = page(client, response["Location"])
+    assert "Saved irAE Colitis grade 3." in html
+    assert f'<option value="{episode.pk}" selected>' in html
+    assert AdverseEvent.objects.filter(patient=patient).count() == 2
+
+
+def test_save_and_add_another_response_or_follow_up_stays_with_the_episode(client, site_a, data_entry_a):
+    episode = RechallengeEpisodeFactory(patient=InitialCourseFactory(patient=PatientFactory(site=site_a)).patient)
+    sign_in(client, data_entry_a)
+    for name, data in (("clinical:response-create", RESPONSE), ("clinical:follow-up-create", FOLLOW_UP)):
+        url = reverse(name, kwargs={"episode_pk": episode.pk})
+        response = client.post(url, {**data, "then": "another"})
+        assert response["Location"] == url
+    assert (episode.responses.count(), episode.follow_ups.count()) == (1, 1)
+
+
+def test_an_unknown_save_and_button_goes_back_to_the_patient(client, site_a, data_entry_a):
+    patient = InitialCourseFactory(patient=PatientFactory(site=site_a)).patient
+    sign_in(client, data_entry_a)
+    url = reverse("clinical:adverse-event-create", kwargs={"registry_id": patient.registry_id})
+    response = client.post(url, {**ADVERSE_EVENT, "then": "ici1"})  # not offered on an irAE form
+    assert response["Location"].startswith(f"{patient_url(patient)}#adverse-event-")
+    other = PatientFactory(site=site_a)
+    html = page(client, reverse("clinical:initial-course-create", kwargs={"registry_id": other.registry_id}))
+    assert buttons(html) == [": Save"]  # ICI-1 once: no "add another"
+
+
+def test_editing_an_irae_can_go_on_to_another_and_asks_for_the_reason(client, site_a, data_entry_a):
+    irae = AdverseEventFactory(patient=InitialCourseFactory(patient=PatientFactory(site=site_a)).patient)
+    sign_in(client, data_entry_a)
+    response = client.get(edit_url("adverse-event", irae.pk))
+    assert 'name="reason"' in response.content.decode()
+    assert buttons(response.content.decode()) == [": Save", "another: Save and add another"]
+    data = {**form_values(response), "grade": "2", "then": "another"}
+    response = client.post(edit_url("adverse-event", irae.pk), data)
+    assert response["Location"] == reverse(
+        "clinical:adverse-event-create", kwargs={"registry_id": irae.patient.registry_id}
+    )
+
+
+def next_step(html: str) -> tuple[str, str] | None:
+    """The next step the patient page offers: (link text, href), or None."""
+    found = re.search(r'<section class="card next-step".*?<a class="button" href="([^"]+)">([^<]+)</a>', html, re.S)
+    return (unescape(found[2]), unescape(found[1])) if found else None
+
+
+def test_the_patient_page_offers_the_next_step_the_case_needs(client, site_a, data_entry_a):
+    patient = PatientFactory(site=site_a)
+    sign_in(client, data_entry_a)
+    registry_id = {"registry_id": patient.registry_id}
+    assert next_step(page(client, patient_url(patient))) == (
+        "Record ICI-1",
+        reverse("clinical:initial-course-create", kwargs=registry_id),
+    )
+    course = InitialCourseFactory(patient=patient, stop_date=None, stop_reason="")
+    assert next_step(page(client, patient_url(patient))) == (
+        "Record when ICI-1 stopped",
+        edit_url("initial-course", course.pk),
+    )
+    InitialCourse.objects.filter(pk=course.pk).update(stop_date=dt.date(2023, 10, 15), stop_reason="toxicity")
+    assert next_step(page(client, patient_url(patient))) == (
+        "Add the rechallenge episode",
+        reverse("clinical:episode-create", kwargs=registry_id),
+    )
+    episode = RechallengeEpisodeFactory(patient=patient)
+    episode_pk = {"episode_pk": episode.pk}
+    assert next_step(page(client, patient_url(patient))) == (
+        "Add a response assessment",
+        reverse("clinical:response-create", kwargs=episode_pk),
+    )
+    ResponseAssessmentFactory(episode=episode)
+    assert next_step(page(client, patient_url(patient))) == (
+        "Add a follow-up",
+        reverse("clinical:follow-up-create", kwargs=episode_pk),
+    )
+    FollowUpFactory(episode=episode)
+    assert next_step(page(client, patient_url(patient))) == (
+        f"Mark patient {patient.registry_id} complete",
+        edit_url("patient", patient.pk),
+    )
+
+
+def test_a_case_with_every_record_complete_is_next_signed_and_a_signed_case_offers_nothing(
+    client, site_a, data_entry_a
+):
+    patient = PatientFactory(site=site_a, is_complete=True)
+    InitialCourseFactory(patient=patient, is_complete=True)
+    episode = RechallengeEpisodeFactory(patient=patient, is_complete=True)
+    ResponseAssessmentFactory(episode=episode, is_complete=True)
+    FollowUpFactory(episode=episode, is_complete=True)
+    sign_in(client, data_entry_a)
+    assert next_step(page(client, patient_url(patient))) == ("Sign the case", f"{patient_url(patient)}#case-status")
+    Patient.objects.filter(pk=patient.pk).update(signed_at=dt.datetime(2024, 12, 1, tzinfo=dt.UTC))
+    assert next_step(page(client, patient_url(patient))) is None
+
+
+def test_a_month_only_date_shows_its_month_on_the_timeline_never_the_15th(client, site_a, data_entry_a):
+    patient = PatientFactory(site=site_a)
+    InitialCourseFactory(patient=patient, start_date=dt.date(2023, 1, 15), start_date_precision="month")
+    AdverseEventFactory(
+        patient=patient, onset_date=dt.date(2023, 8, 15), onset_date_precision="month", resolution_date=None
+    )
+    sign_in(client, data_entry_a)
+    html = page(client, patient_url(patient))
+    assert '<span class="date">2023-01 (month only)</span>' in html
+    assert '<span class="date">2023-08 (month only)</span>' in html
+    assert "2023-01-15" not in html and "2023-08-15" not in html
+
+
+def test_an_irae_outside_the_ctcae_list_is_shown_by_the_term_typed(client, site_a, data_entry_a):
+    patient = InitialCourseFactory(patient=PatientFactory(site=site_a)).patient
+    sign_in(client, data_entry_a)
+    url = reverse("clinical:adverse-event-create", kwargs={"registry_id": patient.registry_id})
+    response = client.post(url, {**ADVERSE_EVENT, "ctcae_term": "other", "ctcae_term_other": "Sarcoid-like reaction"})
+    irae = AdverseEvent.objects.get()
+    assert (irae.ctcae_term, irae.ctcae_term_other, irae.meddra_code, irae.organ_category) == (
+        "other",
+        "Sarcoid-like reaction",
+        "",
+        "other",
+    )
+    html = page(client, response["Location"])
+    assert "irAE: Sarcoid-like reaction (other), grade 3" in html

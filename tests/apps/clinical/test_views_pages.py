@@ -13,6 +13,7 @@ from apps.accounts.selectors import access_for_user
 from apps.assessments.models import Assessment, BlindingSetting
 from apps.clinical.models import Patient
 from apps.clinical.services import record_create, record_update
+from apps.clinical.summaries import patient_summaries_refresh
 from tests.factories import (
     AdverseEventFactory,
     FollowUpFactory,
@@ -91,11 +92,15 @@ def test_the_list_shows_only_the_patients_of_the_users_own_sites(client, site_a,
     assert "New patient" in html
 
 
-def test_search_finds_a_patient_by_registry_id(client, site_a, data_entry_a):
-    wanted, other = PatientFactory(site=site_a), PatientFactory(site=site_a)
-    html = page(sign_in(client, data_entry_a), f"{reverse('clinical:patient-list')}?q={wanted.registry_id[4:]}")
+def test_search_finds_a_patient_by_the_start_of_the_registry_id_in_any_case(client, site_a, data_entry_a):
+    wanted = PatientFactory(site=site_a, registry_id="AAA-7KQ2XD-M")
+    other = PatientFactory(site=site_a, registry_id="AAA-7KZZZZ-1")
+    sign_in(client, data_entry_a)
+    html = page(client, f"{reverse('clinical:patient-list')}?q=aaa-7kq")
     assert wanted.registry_id in html
     assert other.registry_id not in html
+    # the middle of a registry ID is not its start
+    assert "0 patients" in page(client, f"{reverse('clinical:patient-list')}?q=7KQ2XD")
 
 
 def test_search_by_local_identifier_finds_own_site_patients_only(client, site_a, site_b, data_entry_a):
@@ -144,25 +149,26 @@ def test_the_list_pages_by_fifty_and_counts_episodes_without_a_query_per_row(
     InitialCourseFactory(patient=first)
     RechallengeEpisodeFactory(patient=first, sequence_number=1, start_date=dt.date(2024, 1, 1))
     RechallengeEpisodeFactory(patient=first, sequence_number=2, start_date=dt.date(2024, 9, 1))
+    patient_summaries_refresh(patient_ids=[patient.pk for patient in patients])  # the factories bypass the services
     sign_in(client, data_entry_a)
     with django_assert_max_num_queries(16) as queries:
         response = client.get(reverse("clinical:patient-list"))
     patient_queries = [q["sql"] for q in queries.captured_queries if "clinical_" in q["sql"]]
-    # the paginator's COUNT, the page, the episode counts of its rows, and their status columns
-    assert len(patient_queries) == 4
+    # the COUNT and the page, its status columns read from the stored summaries in the same query
+    assert len(patient_queries) == 2
+    assert "clinical_patientsummary" in patient_queries[1]
     assert "clinical_rechallengeepisode" not in patient_queries[0] + patient_queries[1]
-    assert "clinical_rechallengeepisode" in patient_queries[2]
-    assert "clinical_followup" in patient_queries[3]
     # the open queries of its rows (data quality's column), one query
     assert (
         sum('FROM "quality_dataquery"' in q["sql"] and "patient_id" in q["sql"] for q in queries.captured_queries) == 1
     )
     rows = response.context["rows"]
     assert len(rows) == 50
-    assert rows[0].registry_id == first.registry_id and rows[0].episodes == 2
-    assert response.context["page"].paginator.count == 55
-    second = page(client, f"{reverse('clinical:patient-list')}?page=2")
-    assert "Page 2 of 2" in second
+    assert rows[0].registry_id == first.registry_id and rows[0].episodes == 2 and rows[0].has_initial_course
+    assert response.context["page"].count == 55
+    second = page(client, reverse("clinical:patient-list") + "?after=" + response.context["page"].next_cursor)
+    assert second.count("/patients/AAA-") == 5
+    assert "Next ›" not in second and "‹ Previous" in second
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, site_a):

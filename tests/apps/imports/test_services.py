@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.clinical.models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
-from apps.clinical.services import RecordBatch
+from apps.clinical.services import BulkWriteFailed, RecordBatch
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditEntry
 from apps.imports import services
@@ -111,18 +111,23 @@ def test_a_model_rule_on_the_first_row_of_a_patient_is_reported_once(site_a, dat
     ]
 
 
-def test_a_patient_already_registered_at_the_site_is_an_error_not_attached(site_a, data_entry_a):
-    existing = PatientFactory(site=site_a, local_identifier="MRN-2")
+def test_a_patient_already_registered_at_the_site_is_updated_not_registered_again(site_a, data_entry_a):
+    existing = PatientFactory(site=site_a, local_identifier="MRN-2", sex="female", tumour_type="LUAD")
 
     job = create_job(data_entry_a, site_a, three_rows())
 
-    assert job.status == ImportJob.Status.FAILED
-    [error] = job.errors
-    assert (error["row"], error["column"], error["value"]) == (4, "local_identifier", "MRN-2")
-    # The report is read by coordinators too: it names the site, never the registry ID the number belongs to.
-    assert "already registered at AAA" in error["message"]
-    assert existing.registry_id not in error["message"]
-    assert Patient.objects.count() == 1
+    assert job.status == ImportJob.Status.SUCCEEDED, job.errors
+    existing.refresh_from_db()
+    assert (existing.sex, existing.tumour_type) == ("male", "MEL")
+    assert existing.episodes.count() == 1 and InitialCourse.objects.filter(patient=existing).exists()
+    assert Patient.objects.count() == 2
+    assert job.created_registry_ids == [Patient.objects.get(local_identifier="MRN-1").registry_id]
+    change = AuditEntry.objects.get(action="update", model_label="clinical.patient")
+    assert (change.changes["sex"], change.channel, change.reason) == (
+        ["female", "male"],
+        "import",
+        f"Bulk import #{job.pk}",
+    )
 
 
 def test_the_same_local_identifier_at_another_site_is_a_different_patient(site_a, site_b, data_entry_a):
@@ -134,6 +139,10 @@ def test_the_same_local_identifier_at_another_site_is_a_different_patient(site_a
     assert Patient.objects.filter(site=site_a).count() == 2
 
 
+def refuse_bulk_insert(**kwargs):
+    raise BulkWriteFailed("The records break a database rule.")
+
+
 def test_a_record_refused_while_writing_rolls_back_every_row(site_a, data_entry_a, monkeypatch):
     real_create = RecordBatch.create
 
@@ -143,6 +152,8 @@ def test_a_record_refused_while_writing_rolls_back_every_row(site_a, data_entry_
         return real_create(batch, model=model, data=data)
 
     monkeypatch.setattr(RecordBatch, "create", refuse_third_episode)
+    # The database refuses the bulk insert, so the rows are written one by one to find the row.
+    monkeypatch.setattr(services, "records_create_bulk", refuse_bulk_insert)
 
     job = create_job(data_entry_a, site_a, three_rows())
 

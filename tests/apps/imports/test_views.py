@@ -13,7 +13,8 @@ from apps.clinical.models import Patient
 from apps.imports import services
 from apps.imports.models import ImportJob
 from apps.imports.tasks import run_import_job
-from registry.csv_import import HEADER, documented_columns
+from registry.csv_import import EXAMPLE_IDENTIFIER, HEADER, documented_columns
+from registry.vocabularies import CTCAE_TERMS
 
 from .data import csv_bytes, three_rows
 
@@ -41,8 +42,9 @@ def test_the_template_download_has_the_documented_header(client, site_a, data_en
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="registry-import-AAA.csv"' in response["Content-Disposition"]
-    [header] = list(csv.reader(io.StringIO(response.content.decode())))
+    header, example = list(csv.reader(io.StringIO(response.content.decode())))
     assert tuple(header) == HEADER
+    assert example[0] == EXAMPLE_IDENTIFIER
 
 
 def test_the_documentation_page_documents_every_column_from_the_model_fields(client, site_a, data_entry_a):
@@ -52,7 +54,6 @@ def test_the_documentation_page_documents_every_column_from_the_model_fields(cli
 
     for column in documented_columns():
         assert f"<code>{column.pattern}</code>".replace("<n>", "&lt;n&gt;") in page
-    assert "Hospital number or other local identifier" in page  # Patient.local_identifier help text
     assert "Best overall response (RECIST 1.1)" in page  # InitialCourse verbose name
     assert "<code>pembrolizumab</code>" in page and "<code>CCRCC</code>" in page  # code lists
     assert reverse("imports:template", kwargs={"site_code": "AAA"}) in page
@@ -217,3 +218,90 @@ def test_the_admin_shows_the_upload_by_number_only(admin_client, site_a, data_en
 )
 def test_a_masked_filename_keeps_only_a_known_extension(name, shown):
     assert ImportJob(pk=12, original_filename=name).masked_filename == f"upload #12{shown}"
+
+
+def test_the_data_dictionary_gives_meaning_allowed_values_and_when_required_in_a_persons_words(
+    client, site_a, data_entry_a
+):
+    client.force_login(data_entry_a)
+
+    page = client.get(reverse("imports:index")).content.decode()
+
+    def row_of(column: str) -> str:
+        return page[page.index(f'id="col-{column}"') :].split("</tr>")[0]
+
+    assert "<h2>Data dictionary</h2>" in page
+    recurrence = row_of("rirae&lt;n&gt;_recurrence")
+    assert "Recurrence of a prior irAE?" in recurrence
+    assert "<code>recurrence</code> – Recurrence of a prior irAE (same term)" in recurrence
+    assert "<code>new</code> – New irAE" in recurrence
+    assert "Required when any rirae&lt;n&gt;_… column is filled" in recurrence
+    assert "Optional (empty: RECIST 1.1)" in row_of("response&lt;n&gt;_criteria")  # a default by its label
+    reason = row_of("reason_for_change")
+    assert "Reason for change" in reason and "marked complete" in reason and "Optional" in reason
+    term = row_of("irae&lt;n&gt;_term")  # a long code list is linked to, not repeated in the row
+    assert f'see <a href="#codes-ctcae-irae-term">CTCAE irAE term</a> ({len(CTCAE_TERMS)} codes)' in term
+    assert "IrAEs" not in page  # "irAEs" keeps its small i
+    for internal in ("ctcae_term", "recurrence_status", "Generated, site-prefixed", "Stored in upper case"):
+        assert internal not in page, internal
+
+
+# --- preview (dry run), "Import this file", created patients -------------------------------------------------
+
+
+def test_a_previewed_upload_shows_what_will_change_and_imports_with_one_click(client, site_a, data_entry_a):
+    services.import_job_create(user=data_entry_a, site=site_a, upload=upload(three_rows()))
+    registry_id = Patient.objects.get(local_identifier="MRN-2").registry_id
+    rows = three_rows()
+    rows[2]["sex"] = "female"
+    rows.append({**rows[0], "local_identifier": "MRN-9"})
+    client.force_login(data_entry_a)
+
+    response = client.post(reverse("imports:upload"), {"site": site_a.pk, "file": upload(rows), "dry_run": "on"})
+
+    job = ImportJob.objects.latest("pk")
+    page = client.get(response["Location"]).content.decode()
+    assert job.dry_run and Patient.objects.count() == 2
+    assert "Checked – preview, nothing imported yet" in page
+    assert (
+        f"<td>4</td><td>{registry_id}</td>\n            <td>Patient</td><td>Changed</td><td><code>sex</code></td>"
+        "<td>male</td><td>female</td>"
+    ) in page
+    assert "<td>5</td><td>New patient</td>" in page
+    assert 'action="{}"'.format(reverse("imports:job-confirm", kwargs={"pk": job.pk})) in page
+
+    done = client.post(reverse("imports:job-confirm", kwargs={"pk": job.pk}))
+
+    assert done["Location"] == job.get_absolute_url()
+    new = Patient.objects.get(local_identifier="MRN-9")
+    assert Patient.objects.get(local_identifier="MRN-2").sex == "female"
+    result = client.get(job.get_absolute_url()).content.decode()
+    assert f'<a href="{new.get_absolute_url()}">{new.registry_id}</a>' in result
+    assert "Import this file" not in result
+
+
+def test_only_the_uploader_imports_a_preview_and_only_by_post(client, site_a, data_entry_a, site_pi_a):
+    job = services.import_job_create(user=data_entry_a, site=site_a, upload=upload(three_rows()), dry_run=True)
+    url = reverse("imports:job-confirm", kwargs={"pk": job.pk})
+    client.force_login(site_pi_a)
+
+    assert client.get(url).status_code == 405
+    assert "Import this file" not in client.get(job.get_absolute_url()).content.decode()
+    assert client.post(url).status_code == 403
+    assert not Patient.objects.exists()
+
+
+def test_a_preview_shown_to_a_coordinator_masks_identifier_values(
+    client, site_a, data_entry_a, coordinator, no_second_factor
+):
+    services.import_job_create(user=data_entry_a, site=site_a, upload=upload(three_rows()))
+    rows = three_rows()
+    rows[0]["date_of_birth"] = rows[1]["date_of_birth"] = "1958-02-03"
+    job = services.import_job_create(user=data_entry_a, site=site_a, upload=upload(rows), dry_run=True)
+    assert job.status == "succeeded", job.errors
+    client.force_login(coordinator)
+
+    page = client.get(job.get_absolute_url()).content.decode()
+
+    assert "1958-02-03" not in page and "MRN-1" not in page
+    assert "<code>date_of_birth</code></td><td>(hidden)</td><td>(hidden)</td>" in page

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from apps.clinical.models import Patient
 from apps.clinical.services import record_update
+from apps.clinical.summaries import patient_summaries_refresh
 from apps.quality.dashboard import dashboard_for_user
 from apps.quality.models import DataQuery
+from apps.quality.panels import open_query_counts_refresh
 from tests.apps.quality.queries_support import automatic_query, sign_in
 from tests.factories import (
     FollowUpFactory,
@@ -52,6 +54,9 @@ def cases(site_a, site_b):
     automatic_query(episode, rule_id="follow_up_overdue", field="")
     automatic_query(episode, rule_id="required_missing", field="ldh_above_uln", coordinators_only=True)
     automatic_query(other.initial_course, rule_id="required_missing", field="iraes_during_course")
+    # the factories bypass the services that keep the list's stored values
+    patient_summaries_refresh(patient_ids=None)
+    open_query_counts_refresh(patient_ids=None)
     return {"draft": draft, "complete": complete, "signed": signed, "bare": bare, "other": other, "episode": episode}
 
 
