@@ -157,7 +157,49 @@ class Column:
 RecordKey = tuple[Record, int | None]
 
 _C = Kind.CODE
-_SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, str], ...]]] = {
+#: (column suffix, model field, kind, vocabulary, note for the data dictionary)
+_ColumnSpec = tuple[str, str, Kind, v.Vocabulary | None, str]
+
+
+def _irae_columns(*, onset_note: str = "", extra: tuple[_ColumnSpec, ...] = ()) -> tuple[_ColumnSpec, ...]:
+    """The columns of one irAE: the same for an irAE of ICI-1 and for one during a rechallenge."""
+    return (
+        ("term", "ctcae_term", _C, v.CTCAE_TERMS, ""),
+        (
+            "term_other",
+            "ctcae_term_other",
+            Kind.TEXT,
+            None,
+            "Required when the term is 'other': the term as CTCAE names it. Kept at your site, never exported.",
+        ),
+        ("ctcae_version", "ctcae_version", _C, v.CTCAE_VERSIONS, ""),
+        ("grade", "grade", Kind.INTEGER_CODE, v.CTCAE_GRADES, ""),
+        ("onset", "onset_date", Kind.PARTIAL_DATE, None, onset_note),
+        ("resolution", "resolution_date", Kind.PARTIAL_DATE, None, ""),
+        (
+            "resolved_to_grade",
+            "resolved_to_grade",
+            Kind.INTEGER_CODE,
+            v.RESOLVED_GRADES,
+            "Required when a resolution date is given.",
+        ),
+        ("management", "management", _C, v.IRAE_MANAGEMENT, ""),
+        ("peak_prednisone", "peak_prednisone_mg_per_day", Kind.DECIMAL, None, ""),
+        (
+            "immunosuppressant",
+            "second_line_immunosuppressant",
+            _C,
+            v.IMMUNOSUPPRESSANTS,
+            "Required when management is second_line.",
+        ),
+        ("steroid_refractory", "steroid_refractory", Kind.BOOLEAN, None, ""),
+        ("hospitalised", "hospitalised", Kind.BOOLEAN, None, ""),
+        ("led_to_discontinuation", "led_to_discontinuation", Kind.BOOLEAN, None, ""),
+        *extra,
+    )
+
+
+_SPEC: dict[Record, tuple[str, tuple[_ColumnSpec, ...]]] = {
     # record: (column prefix, ((suffix, model field, kind, vocabulary, note), ...))
     Record.PATIENT: (
         "",
@@ -234,42 +276,7 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
             ),
         ),
     ),
-    Record.PRIOR_IRAE: (
-        "irae{n}_",
-        (
-            ("term", "ctcae_term", _C, v.CTCAE_TERMS, ""),
-            (
-                "term_other",
-                "ctcae_term_other",
-                Kind.TEXT,
-                None,
-                "Required when the term is 'other': the term as CTCAE names it. Kept at your site, never exported.",
-            ),
-            ("ctcae_version", "ctcae_version", _C, v.CTCAE_VERSIONS, ""),
-            ("grade", "grade", Kind.INTEGER_CODE, v.CTCAE_GRADES, ""),
-            ("onset", "onset_date", Kind.PARTIAL_DATE, None, ""),
-            ("resolution", "resolution_date", Kind.PARTIAL_DATE, None, ""),
-            (
-                "resolved_to_grade",
-                "resolved_to_grade",
-                Kind.INTEGER_CODE,
-                v.RESOLVED_GRADES,
-                "Required when a resolution date is given.",
-            ),
-            ("management", "management", _C, v.IRAE_MANAGEMENT, ""),
-            ("peak_prednisone", "peak_prednisone_mg_per_day", Kind.DECIMAL, None, ""),
-            (
-                "immunosuppressant",
-                "second_line_immunosuppressant",
-                _C,
-                v.IMMUNOSUPPRESSANTS,
-                "Required when management is second_line.",
-            ),
-            ("steroid_refractory", "steroid_refractory", Kind.BOOLEAN, None, ""),
-            ("hospitalised", "hospitalised", Kind.BOOLEAN, None, ""),
-            ("led_to_discontinuation", "led_to_discontinuation", Kind.BOOLEAN, None, ""),
-        ),
-    ),
+    Record.PRIOR_IRAE: ("irae{n}_", _irae_columns()),
     Record.EPISODE: (
         "episode_",
         (
@@ -314,39 +321,9 @@ _SPEC: dict[Record, tuple[str, tuple[tuple[str, str, Kind, v.Vocabulary | None, 
     ),
     Record.RECHALLENGE_IRAE: (
         "rirae{n}_",
-        (
-            ("term", "ctcae_term", _C, v.CTCAE_TERMS, ""),
-            (
-                "term_other",
-                "ctcae_term_other",
-                Kind.TEXT,
-                None,
-                "Required when the term is 'other': the term as CTCAE names it. Kept at your site, never exported.",
-            ),
-            ("ctcae_version", "ctcae_version", _C, v.CTCAE_VERSIONS, ""),
-            ("grade", "grade", Kind.INTEGER_CODE, v.CTCAE_GRADES, ""),
-            ("onset", "onset_date", Kind.PARTIAL_DATE, None, "Not before the rechallenge started."),
-            ("resolution", "resolution_date", Kind.PARTIAL_DATE, None, ""),
-            (
-                "resolved_to_grade",
-                "resolved_to_grade",
-                Kind.INTEGER_CODE,
-                v.RESOLVED_GRADES,
-                "Required when a resolution date is given.",
-            ),
-            ("management", "management", _C, v.IRAE_MANAGEMENT, ""),
-            ("peak_prednisone", "peak_prednisone_mg_per_day", Kind.DECIMAL, None, ""),
-            (
-                "immunosuppressant",
-                "second_line_immunosuppressant",
-                _C,
-                v.IMMUNOSUPPRESSANTS,
-                "Required when management is second_line.",
-            ),
-            ("steroid_refractory", "steroid_refractory", Kind.BOOLEAN, None, ""),
-            ("hospitalised", "hospitalised", Kind.BOOLEAN, None, ""),
-            ("led_to_discontinuation", "led_to_discontinuation", Kind.BOOLEAN, None, ""),
-            ("recurrence", "recurrence_status", _C, v.RECURRENCE_STATUS, ""),
+        _irae_columns(
+            onset_note="Not before the rechallenge started.",
+            extra=(("recurrence", "recurrence_status", _C, v.RECURRENCE_STATUS, ""),),
         ),
     ),
     Record.RESPONSE: (

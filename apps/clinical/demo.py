@@ -284,7 +284,9 @@ def demo_cohort_seed(
                 done += len(chunk)
                 if progress is not None:
                     progress("patients", done, patients)
-        patient_summaries_refresh(patient_ids=None)  # written around the services: the list's values, set-wise
+            # Written around the services: the list's values, set-wise; in the block, so their foreign keys are
+            # checked as the statement ends (nothing left pending for a TRUNCATE in the same transaction).
+            patient_summaries_refresh(patient_ids=None)
     tables_analyze(
         (Patient, PatientSummary, InitialCourse, AdverseEvent, RechallengeEpisode, ResponseAssessment, FollowUp)
     )
