@@ -141,14 +141,18 @@ def main() -> None:
                 + f"p50={timing['p50_ms']:8.1f} ms  p95={timing['p95_ms']:8.1f} ms"
             )
         code = staff.site.code
-        for metric in ("patients", "incomplete", "open-queries", "unverified"):
-            timing = page_timing(
-                client, reverse("quality:drilldown", args=[metric]), n=max(3, args.requests // 4), params={"site": code}
-            )
-            print(
-                f"drilldown {metric} ?site={code} ({label}):".ljust(52)
-                + f"p50={timing['p50_ms']:8.1f} ms  p95={timing['p95_ms']:8.1f} ms"
-            )
+        # One site, and for the coordinator also every site at once (the drilldown without ?site=).
+        scopes = [{"site": code}] + ([{}] if user == coordinator else [])
+        for params in scopes:
+            for metric in ("patients", "incomplete", "open-queries", "unverified"):
+                timing = page_timing(
+                    client, reverse("quality:drilldown", args=[metric]), n=max(3, args.requests // 4), params=params
+                )
+                scope = f"?site={code}" if params else "all sites"
+                print(
+                    f"drilldown {metric} {scope} ({label}):".ljust(52)
+                    + f"p50={timing['p50_ms']:8.1f} ms  p95={timing['p95_ms']:8.1f} ms"
+                )
 
 
 if __name__ == "__main__":

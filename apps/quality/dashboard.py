@@ -28,6 +28,7 @@ Definitions, stated on the page as well (:data:`DEFINITIONS`):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
@@ -61,15 +63,18 @@ from django.utils import timezone
 
 from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user, site_list_for_user
-from apps.clinical.models import Patient, RechallengeEpisode
+from apps.clinical.models import PRECISION_SUFFIX, Patient, RechallengeEpisode
 from apps.clinical.panels import PatientListColumn
 from apps.clinical.selectors import scoped_queryset
 from apps.core.records import RecordType, record_type_by_slug, record_types
+from registry.dates import DatePrecision
 from registry.quality import REQUIRED_FIELDS, Equals, Given, Required
 
 from .models import DataQuery, SourceVerification
 from .panels import open_query_sort_field
 from .selectors import query_scope
+
+log = logging.getLogger(__name__)
 
 #: The record types whose clinical date, against the day the record was entered, gives the entry delay.
 ENTRY_DELAY_RECORDS: tuple[str, ...] = ("response", "follow-up", "adverse-event")
@@ -92,7 +97,7 @@ DEFINITIONS: dict[str, str] = {
 
 OPEN_STATUSES = (DataQuery.Status.OPEN, DataQuery.Status.ANSWERED)
 OVERDUE_RULE = "follow_up_overdue"
-CACHE_PREFIX = "quality:dashboard:v1:site:"
+CACHE_PREFIX = "quality:dashboard:v2:site:"
 
 
 def cache_seconds() -> int:
@@ -281,6 +286,13 @@ def clinical_figures(*, site_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
             "last_entry": None,
             "entry_delays": Counter(),
             "enrollment": Counter(),
+            # Per record type: how many records, and per required field (in REQUIRED_FIELDS' order) how many
+            # leave it unanswered — what the drilldowns "incomplete" and "unverified" count.
+            "records_by_type": {record_type.slug: 0 for record_type in record_types()},
+            "unanswered": {
+                record_type.slug: [0] * len(REQUIRED_FIELDS.get(record_type.crf_name, ()))
+                for record_type in record_types()
+            },
             "computed_at": now,
         }
         for site_id in site_ids
@@ -302,6 +314,7 @@ def clinical_figures(*, site_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         for row in rows:
             figures = out[row["site_key"]]
             figures["records"] += row["n"]
+            figures["records_by_type"][record_type.slug] = row["n"]
             if model is Patient:
                 figures["patients"] = row["n"]
             if model is RechallengeEpisode:
@@ -310,6 +323,7 @@ def clinical_figures(*, site_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
             for index in range(len(required)):
                 figures["required_applicable"] += row[f"a{index}"]
                 figures["required_answered"] += row[f"d{index}"]
+                figures["unanswered"][record_type.slug][index] = row[f"a{index}"] - row[f"d{index}"]
             if row["last"] and (figures["last_entry"] is None or row["last"] > figures["last_entry"]):
                 figures["last_entry"] = row["last"]
     for slug in ENTRY_DELAY_RECORDS:
@@ -352,18 +366,29 @@ def _cached_clinical_figures(site_ids: Sequence[int], *, refresh: bool = False) 
     return out
 
 
-def dashboard_warm() -> list[int]:
-    """Compute and cache the clinical figures of every site missing from the cache; the sites computed.
+#: How often Celery beat runs ``quality.warm_dashboard`` (``settings.PERIODIC_TASKS``: every five minutes).
+WARM_EVERY_SECONDS = 300
 
-    Run every few minutes by Celery beat (``quality.warm_dashboard``), so the first coordinator to open the
-    dashboard after a write, or after the entries expired, reads the cache instead of waiting for every
-    clinical table to be read. Sites still cached are left alone: a quiet registry costs one cache read."""
+
+def dashboard_warm(*, now: dt.datetime | None = None) -> list[int]:
+    """Compute and cache the clinical figures of every site missing from the cache or about to expire from it;
+    the sites computed.
+
+    Run every five minutes by Celery beat (``quality.warm_dashboard``): an entry is recomputed before it can
+    expire (older than the cache time less one interval and a minute), so coordinators read the dashboard from
+    the cache; only a site written since the last run is computed on view, alone. Idempotent."""
+    now = now or timezone.now()
     site_ids = list(Site.objects.order_by("pk").values_list("pk", flat=True))
     found = cache.get_many([f"{CACHE_PREFIX}{site_id}" for site_id in site_ids])
-    missing = [site_id for site_id in site_ids if f"{CACHE_PREFIX}{site_id}" not in found]
-    if missing:
-        _cached_clinical_figures(missing, refresh=True)
-    return missing
+    oldest = now - dt.timedelta(seconds=max(0, cache_seconds() - WARM_EVERY_SECONDS - 60))
+    stale = [
+        site_id
+        for site_id in site_ids
+        if (entry := found.get(f"{CACHE_PREFIX}{site_id}")) is None or entry["computed_at"] <= oldest
+    ]
+    if stale:
+        _cached_clinical_figures(stale, refresh=True)
+    return stale
 
 
 def dashboard_forget(*, site_ids: Iterable[int]) -> None:
@@ -380,6 +405,24 @@ def dashboard_records_written(*, writes, user, channel) -> None:
         site_ids = sorted({write.site_id for write in writes if write.site_id is not None})
     if site_ids:
         transaction.on_commit(lambda: dashboard_forget(site_ids=site_ids))
+        transaction.on_commit(dashboard_warm_soon, robust=True)
+
+
+#: Set while a warming is scheduled, so a busy registry sends one message, not one per write.
+WARM_SCHEDULED_KEY = "quality:dashboard:warm-scheduled"
+#: A write's sites are computed again this long after it (the writes of the next seconds go with it).
+WARM_AFTER_WRITE_SECONDS = 30
+
+
+def dashboard_warm_soon() -> None:
+    """After a write: have a worker compute the figures the write dropped shortly, so the next view reads the
+    cache. At most one warming is scheduled at a time (it clears the mark as it starts); an unreachable broker
+    or cache only delays this until the five-minute run."""
+    try:
+        if cache.add(WARM_SCHEDULED_KEY, True, timeout=WARM_AFTER_WRITE_SECONDS + WARM_EVERY_SECONDS):
+            current_app.tasks["quality.warm_dashboard"].apply_async(countdown=WARM_AFTER_WRITE_SECONDS)
+    except Exception:
+        log.warning("the data-quality dashboard's warming could not be scheduled", exc_info=True)
 
 
 def _cached_quality_figures(*, user, site_ids: Sequence[int], refresh: bool = False) -> dict[int, dict[str, Any]]:
@@ -490,6 +533,8 @@ class DrilldownRow:
     field: str = ""
     date: Any = None
     detail: str = ""
+    #: The date is known only to the month: shown as the month, never the imputed 15th.
+    month_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -555,7 +600,9 @@ def _record_row(record_type: RecordType, *, field_name: str = "", date: Any = No
         if field_name:
             field_label = str(record_type.model._meta.get_field(field_name).verbose_name)
         shown_date = date(record) if callable(date) else (record_type.date_of(record) if date is None else date)
+        precision = f"{record_type.date_field}{PRECISION_SUFFIX}" if date is None and record_type.date_field else ""
         return DrilldownRow(
+            month_only=bool(precision) and getattr(record, precision, DatePrecision.DAY) == DatePrecision.MONTH,
             registry_id=patient.registry_id,
             patient_url=patient.get_absolute_url(),
             site=patient.site.code,
@@ -636,18 +683,14 @@ def _incomplete(*, user, site_ids) -> list[Part]:
 
 
 def _incomplete_counts(*, user, site_ids) -> list[int]:
-    """The number of rows of each part of :func:`_incomplete`, in one query per record type (not one per field)."""
-    counts = []
-    for record_type in record_types():
-        required = REQUIRED_FIELDS.get(record_type.crf_name, ())
-        if not required:
-            continue
-        aggregates = {
-            f"f{index}": Count("pk", filter=_unanswered(record_type.model, item)) for index, item in enumerate(required)
-        }
-        row = _records(record_type, user=user, site_ids=site_ids).select_related(None).aggregate(**aggregates)
-        counts += [row[f"f{index}"] for index in range(len(required))]
-    return counts
+    """The number of rows of each part of :func:`_incomplete`: the dashboard's own counts of unanswered fields,
+    from its cached clinical figures (a write forgets its site's), so paging costs no count of a whole table."""
+    figures = _cached_clinical_figures(list(site_ids))
+    return [
+        sum(figures[site_id]["unanswered"][record_type.slug][index] for site_id in site_ids)
+        for record_type in record_types()
+        for index in range(len(REQUIRED_FIELDS.get(record_type.crf_name, ())))
+    ]
 
 
 def _queries(*, user, site_ids, rule_id: str = "") -> list[Part]:
@@ -707,6 +750,27 @@ def _unverified(*, user, site_ids) -> list[Part]:
     return parts
 
 
+def _unverified_counts(*, user, site_ids) -> list[int]:
+    """The number of rows of each part of :func:`_unverified`: each record type's records at the sites (the
+    dashboard's cached counts) less their whole-record marks (one grouped query over the marks)."""
+    ids = list(site_ids)
+    figures = _cached_clinical_figures(ids)
+    marks = dict(
+        SourceVerification.objects.filter(site_id__in=ids, field="")
+        .order_by()
+        .values_list("record_type")
+        .annotate(n=Count("pk"))
+    )
+    return [
+        max(
+            0,
+            sum(figures[site_id]["records_by_type"][record_type.slug] for site_id in ids)
+            - marks.get(record_type.slug, 0),
+        )
+        for record_type in record_types()
+    ]
+
+
 def _recent(*, user, site_ids) -> list[Part]:
     """The latest changes: each record type's most recently changed records, newest first."""
     parts = []
@@ -762,6 +826,7 @@ DRILLDOWNS: dict[str, Drilldown] = {
             "Records not source-verified",
             "Records without a whole-record source-data-verification mark.",
             _unverified,
+            _unverified_counts,
         ),
         Drilldown(
             "recent", "Latest entries", "Each record type's records, most recently created or changed first.", _recent

@@ -250,6 +250,9 @@ def test_the_warming_task_computes_only_the_sites_a_write_dropped_and_the_next_v
     site_ids = sorted({world["a1"].site_id, world["b1"].site_id})
     assert sorted(warm_dashboard()) == site_ids  # nothing cached yet: every site
     assert dashboard_warm() == []  # all cached: nothing computed
+    # An entry is computed again before it can expire: cached ten minutes, warmed every five.
+    assert dashboard_warm(now=timezone.now() + dt.timedelta(seconds=239)) == []
+    assert sorted(dashboard_warm(now=timezone.now() + dt.timedelta(seconds=241))) == site_ids
     PatientFactory(site=world["a1"].site, tumour_type="MEL")
     write = RecordWrite("create", "patient", 0, None, world["a1"].site_id, frozenset({"sex"}))
     with django_capture_on_commit_callbacks(execute=True):
@@ -262,6 +265,29 @@ def test_the_warming_task_computes_only_the_sites_a_write_dropped_and_the_next_v
         board = dashboard_for_user(user=coordinator)
     assert len(warmed) == 1  # the user's sites: the clinical figures came from the cache
     assert (_row(board, "AAA").patients, _row(board, "BBB").patients) == (3, 1)
+
+
+def test_a_committed_write_schedules_one_warming_half_a_minute_later_until_it_runs(
+    world, coordinator, monkeypatch, django_capture_on_commit_callbacks
+):
+    from celery import current_app
+
+    from apps.clinical.hooks import RecordWrite
+    from apps.quality.dashboard import dashboard_records_written
+    from apps.quality.tasks import warm_dashboard
+
+    sent = []
+    monkeypatch.setattr(current_app.tasks["quality.warm_dashboard"], "apply_async", lambda **kw: sent.append(kw))
+    write = RecordWrite("create", "patient", 0, None, world["a1"].site_id, frozenset({"sex"}))
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            dashboard_records_written(writes=[write], user=coordinator, channel="web")
+    assert sent == [{"countdown": 30}]  # three writes, one message
+
+    warm_dashboard()  # the warming clears the mark as it starts: the next write schedules again
+    with django_capture_on_commit_callbacks(execute=True):
+        dashboard_records_written(writes=[write], user=coordinator, channel="web")
+    assert sent == [{"countdown": 30}, {"countdown": 30}]
 
 
 # --- Drilldowns: exactly the records behind each figure ---------------------------------------------------------
@@ -325,6 +351,19 @@ def test_every_drilldown_has_a_page(world, coordinator, client):
         assert "BBB-000001" not in response.text, metric
 
 
+def test_a_drilldown_shows_a_month_only_date_as_its_month(world, coordinator, client):
+    from apps.clinical.models import AdverseEvent
+
+    AdverseEvent.objects.filter(patient=world["a1"]).update(
+        onset_date=dt.date(2023, 4, 15), onset_date_precision="month"
+    )
+    sign_in(client, coordinator)
+    response = client.get(reverse("quality:drilldown", args=["entry-delay"]), {"site": "AAA"})
+
+    assert "2023-04 (month only)" in response.text
+    assert "2023-04-15" not in response.text
+
+
 # --- The chart ---------------------------------------------------------------------------------------------------
 
 
@@ -364,14 +403,29 @@ def test_the_axis_maximum_is_a_round_number():
     assert [charts.nice_ceiling(n) for n in (0, 1, 2, 3, 7, 11, 40, 101)] == [1, 1, 2, 5, 10, 20, 50, 200]
 
 
-def test_the_unanswered_fields_are_counted_in_one_query_per_record_type(world, coordinator, site_a):
-    rows = drilldown_rows(user=coordinator, metric="incomplete", site_ids=[site_a.pk])
+def test_the_incomplete_and_unverified_drilldowns_count_from_the_dashboard_s_cached_figures(world, coordinator, site_a):
+    dashboard_for_user(user=coordinator)  # the clinical figures of every site, cached
+    incomplete = drilldown_rows(user=coordinator, metric="incomplete", site_ids=[site_a.pk])
+    unverified = drilldown_rows(user=coordinator, metric="unverified", site_ids=[site_a.pk])
     with CaptureQueriesContext(connection) as counted:
-        total = rows.count()
+        totals = incomplete.count(), unverified.count()
 
-    assert total == 14
-    assert len(counted) == 5  # patients, ICI-1 courses, episodes, irAEs, follow-ups (responses require nothing)
-    assert rows.counts() == [part.queryset.count() for part in rows.parts]
+    assert totals == (14, sum(part.queryset.count() for part in unverified.parts))
+    assert len(counted) == 1  # the whole-record marks, grouped; the records come from the cache
+    assert incomplete.counts() == [part.queryset.count() for part in incomplete.parts]
+    assert unverified.counts() == [part.queryset.count() for part in unverified.parts]
+
+
+def test_a_whole_record_mark_takes_its_record_off_the_unverified_count(world, coordinator, site_a):
+    from apps.quality.signoff import record_verify
+
+    before = drilldown_rows(user=coordinator, metric="unverified", site_ids=[site_a.pk]).counts()
+    record_verify(user=coordinator, record_type="patient", record_id=world["a2"].pk)
+    after = drilldown_rows(user=coordinator, metric="unverified", site_ids=[site_a.pk])
+
+    assert after.counts() == [part.queryset.count() for part in after.parts]
+    assert after.counts()[0] == before[0] - 1  # patients come first
+    assert after.counts()[1:] == before[1:]
 
 
 def test_completeness_counted_in_sql_agrees_with_the_rule_read_record_by_record(world, coordinator):

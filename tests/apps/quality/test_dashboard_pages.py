@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.clinical.models import Patient
 from apps.clinical.services import record_update
 from apps.clinical.summaries import patient_summaries_refresh
-from apps.quality.dashboard import dashboard_for_user
+from apps.quality.dashboard import CACHE_PREFIX, dashboard_for_user
 from apps.quality.models import DataQuery
 from apps.quality.panels import open_query_counts_refresh
 from tests.apps.quality.queries_support import automatic_query, sign_in
@@ -126,7 +126,7 @@ def test_the_dashboard_page_runs_a_fixed_number_of_queries(client, cases, coordi
 def test_a_clinical_write_refreshes_its_site_s_figures_once_committed(
     client, cases, data_entry_a, django_capture_on_commit_callbacks
 ):
-    key = f"quality:dashboard:v1:site:{cases['complete'].site_id}"
+    key = f"{CACHE_PREFIX}{cases['complete'].site_id}"
     assert dashboard_for_user(user=data_entry_a).total.required_applicable == 25
     InitialCourseFactory(patient=cases["bare"])  # not through the services: the cached figures do not know yet
     assert dashboard_for_user(user=data_entry_a).total.required_applicable == 25
