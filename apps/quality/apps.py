@@ -37,3 +37,5 @@ class QualityConfig(AppConfig):
 
         patient_panel_register(CASE_STATUS_PANEL)  # sign-off: case status, signature, sign / unlock / SDV links
         on_records_written(source_verification_clear)  # sign-off: a change after source verification clears it
+
+        from . import tasks  # noqa: F401  (registers the Celery tasks; a write schedules the dashboard's warming by name)

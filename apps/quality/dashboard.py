@@ -411,7 +411,7 @@ def dashboard_records_written(*, writes, user, channel) -> None:
 #: Set while a warming is scheduled, so a busy registry sends one message, not one per write.
 WARM_SCHEDULED_KEY = "quality:dashboard:warm-scheduled"
 #: A write's sites are computed again this long after it (the writes of the next seconds go with it).
-WARM_AFTER_WRITE_SECONDS = 30
+WARM_AFTER_WRITE_SECONDS = 10
 
 
 def dashboard_warm_soon() -> None:

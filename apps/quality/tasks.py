@@ -20,7 +20,7 @@ def sweep() -> dict:
 @shared_task(name="quality.warm_dashboard", acks_late=True, soft_time_limit=600, time_limit=660)
 def warm_dashboard() -> list[int]:
     """Every five minutes (``settings.PERIODIC_TASKS``): the dashboard's clinical figures of the sites whose
-    cached entry a write dropped, computed before a coordinator asks for them, and 30 s after a write
+    cached entry a write dropped, computed before a coordinator asks for them, and 10 s after a write
     (``dashboard_warm_soon``). Idempotent."""
     cache.delete(WARM_SCHEDULED_KEY)  # writes from now on schedule the next one
     return dashboard_warm()

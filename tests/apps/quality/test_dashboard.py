@@ -267,7 +267,7 @@ def test_the_warming_task_computes_only_the_sites_a_write_dropped_and_the_next_v
     assert (_row(board, "AAA").patients, _row(board, "BBB").patients) == (3, 1)
 
 
-def test_a_committed_write_schedules_one_warming_half_a_minute_later_until_it_runs(
+def test_a_committed_write_schedules_one_warming_ten_seconds_later_until_it_runs(
     world, coordinator, monkeypatch, django_capture_on_commit_callbacks
 ):
     from celery import current_app
@@ -282,12 +282,12 @@ def test_a_committed_write_schedules_one_warming_half_a_minute_later_until_it_ru
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
             dashboard_records_written(writes=[write], user=coordinator, channel="web")
-    assert sent == [{"countdown": 30}]  # three writes, one message
+    assert sent == [{"countdown": 10}]  # three writes, one message
 
     warm_dashboard()  # the warming clears the mark as it starts: the next write schedules again
     with django_capture_on_commit_callbacks(execute=True):
         dashboard_records_written(writes=[write], user=coordinator, channel="web")
-    assert sent == [{"countdown": 30}, {"countdown": 30}]
+    assert sent == [{"countdown": 10}, {"countdown": 10}]
 
 
 # --- Drilldowns: exactly the records behind each figure ---------------------------------------------------------
