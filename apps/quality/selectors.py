@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from apps.accounts.selectors import Access, access_for_user
-from apps.core.records import RecordType, record_type_by_slug
+from apps.core.errors import ApplicationError
+from apps.core.records import RecordType, record_type_by_slug, record_types
 from registry.quality import RULES_BY_ID
 
 from .models import DataQuery, QueryComment
@@ -235,3 +236,14 @@ def record_for_query(*, record_type: RecordType, record_id: Any) -> Model | None
     if not 0 < pk < 2**63:
         return None
     return record_type.model.objects.filter(pk=pk).first()
+
+
+def record_type_named(slug: Any) -> RecordType:
+    """The record type a query or a verification names; a field-level 400 naming the choices otherwise."""
+    try:
+        return record_type_by_slug(str(slug or ""))
+    except LookupError:
+        slugs = ", ".join(rt.slug for rt in record_types())
+        raise ApplicationError(
+            "Unknown record type.", field_errors={"record_type": [f"Choose one of {slugs}."]}
+        ) from None

@@ -28,11 +28,11 @@ from apps.clinical.presenters import display_value
 from apps.core.audit import audit_entries_append, audit_entry_build
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditAction, AuditChannel
-from apps.core.records import record_type_by_slug, record_types
+from apps.core.records import record_type_by_slug
 
 from .models import DataQuery, QueryComment
 from .panels import open_query_counts_refresh
-from .selectors import is_confirmable, queryable_fields, record_for_query
+from .selectors import is_confirmable, queryable_fields, record_for_query, record_type_named
 
 Status = DataQuery.Status
 Resolution = DataQuery.Resolution
@@ -122,13 +122,7 @@ def query_raise(
     if not access_for_user(user).is_coordinator:
         raise ApplicationError(ONLY_COORDINATORS_RAISE, status=403)
     errors: dict[str, list[str]] = {}
-    try:
-        declared = record_type_by_slug(str(record_type or ""))
-    except LookupError:
-        slugs = ", ".join(rt.slug for rt in record_types())
-        raise ApplicationError(
-            "Unknown record type.", field_errors={"record_type": [f"Choose one of {slugs}."]}
-        ) from None
+    declared = record_type_named(record_type)
     record = record_for_query(record_type=declared, record_id=record_id)
     if record is None:
         errors["record_id"] = [f"No {declared.noun} with this id."]

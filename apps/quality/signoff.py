@@ -32,10 +32,11 @@ from apps.clinical.summaries import patient_summaries_refresh
 from apps.core.audit import audit_entries_append, audit_entry_build, audit_write
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditAction, AuditChannel
-from apps.core.records import record_type_by_slug, record_types, site_of
+from apps.core.records import site_of
 from registry.quality.case_status import DEFAULT_SIGNATURE_MEANING, SIGNATURE_MEANINGS
 
 from .models import SourceVerification
+from .selectors import record_type_named
 from .signoff_selectors import (
     case_summary,
     is_site_pi_of,
@@ -170,13 +171,7 @@ def record_verify(
     """Mark a record (``field`` empty) or one of its fields source-data-verified by ``user`` now."""
     if user is None or not access_for_user(user).is_coordinator:
         raise ApplicationError(ONLY_COORDINATORS_VERIFY, status=403)
-    try:
-        declared = record_type_by_slug(str(record_type or ""))
-    except LookupError:
-        slugs = ", ".join(rt.slug for rt in record_types())
-        raise ApplicationError(
-            "Unknown record type.", field_errors={"record_type": [f"Choose one of {slugs}."]}
-        ) from None
+    declared = record_type_named(record_type)
     errors: dict[str, list[str]] = {}
     try:
         pk = int(record_id)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import io
 import operator
-import select
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.functions import Left, Trim
 from django.utils import timezone
@@ -46,6 +45,7 @@ from apps.assessments.models import Assessment
 from apps.assessments.services import blinding_is_on
 from apps.clinical.models import AdverseEvent, FollowUp, InitialCourse, Patient, RechallengeEpisode, ResponseAssessment
 from apps.core.bulk import BulkTable, BulkWriter
+from apps.core.frames import copy_out_csv
 from apps.core.records import record_types
 from registry.quality import FOLLOW_UP_INTERVAL_DAYS, RULES, RULES_BY_ID
 from registry.quality.checks import (
@@ -158,7 +158,7 @@ def _boolean_columns(model: type, columns: Sequence[str]) -> list[str]:
 
 def _read_copy(sql: str, params: Sequence[Any], columns: Sequence[str], booleans: Sequence[str]) -> pd.DataFrame:
     buffer = io.BytesIO()
-    _copy_out(sql, params, buffer)
+    copy_out_csv(sql, tuple(params), buffer)
     if not buffer.getbuffer().nbytes:
         return pd.DataFrame(columns=list(columns))
     buffer.seek(0)
@@ -169,31 +169,6 @@ def _read_copy(sql: str, params: Sequence[Any], columns: Sequence[str], booleans
     for name in booleans:
         frame[name] = frame[name].map({"t": True, "f": False})
     return frame
-
-
-def _copy_out(sql: str, params: Sequence[Any], buffer: io.BytesIO) -> None:
-    """``COPY (sql) TO STDOUT`` (CSV) into ``buffer``, taking the rows received straight from libpq: psycopg's
-    row iterator costs a few microseconds a row, seconds over the registry's follow-ups (the technique of
-    ``apps.validation.selectors``, which quality may not import)."""
-    from psycopg import pq  # PostgreSQL only
-
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params):
-            pgconn = raw.connection.pgconn
-            while True:
-                size, data = pgconn.get_copy_data(1)  # 1: do not block
-                if size > 0:
-                    buffer.write(data)
-                elif size == 0:  # nothing received yet: wait for the server
-                    select.select([pgconn.socket], [], [])
-                    pgconn.consume_input()
-                else:  # -1: the copy is complete
-                    break
-            while (result := pgconn.get_result()) is not None:
-                if result.status != pq.ExecStatus.COMMAND_OK:
-                    message = (result.error_message or b"").decode("utf-8", "replace")
-                    raise DatabaseError(f"COPY of a data-quality frame failed: {message}")
 
 
 #: Numeric columns the checks compare (the ids are numbers too); every other column stays text.
