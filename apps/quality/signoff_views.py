@@ -12,13 +12,10 @@ gets 403. Every write goes through ``apps.quality.signoff``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -30,6 +27,7 @@ from apps.accounts.selectors import access_for_user
 from apps.clinical.panels import PatientPanel
 from apps.clinical.presenters import anchor_of, display_value, missing_answer_display
 from apps.clinical.selectors import patient_get_for_user, patient_timeline
+from apps.clinical.views import records_view
 from apps.core.errors import ApplicationError
 from apps.core.forms import add_application_error
 from apps.core.records import record_type_for
@@ -58,19 +56,6 @@ TOO_MANY_ATTEMPTS = (
 )
 
 
-def _records_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed-in users who reach clinical records (center staff, coordinators); others get 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not access_for_user(request.user).reaches_records:
-            raise PermissionDenied("Your role does not give access to patient records.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 # --- A wrong password counts as a failed sign-in (django-axes) ------------------------------------------------
 
 
@@ -87,7 +72,7 @@ def signing_failed(request: HttpRequest, user) -> None:
 # --- Sign ------------------------------------------------------------------------------------------------------
 
 
-@_records_view
+@records_view
 def case_sign(request: HttpRequest, registry_id: str) -> HttpResponse:
     """The site PI signs the case with their password and the meaning of the signature."""
     patient = patient_get_for_user(user=request.user, registry_id=registry_id)
@@ -131,7 +116,7 @@ def case_sign(request: HttpRequest, registry_id: str) -> HttpResponse:
 # --- Unlock ----------------------------------------------------------------------------------------------------
 
 
-@_records_view
+@records_view
 def case_unlock(request: HttpRequest, registry_id: str) -> HttpResponse:
     """A coordinator unlocks a signed case, with a reason kept in the audit trail."""
     patient = patient_get_for_user(user=request.user, registry_id=registry_id)
@@ -211,7 +196,7 @@ def _parse_key(key: str) -> tuple[str, str, str] | None:
     return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
 
 
-@_records_view
+@records_view
 def case_verify(request: HttpRequest, registry_id: str) -> HttpResponse:
     """A coordinator marks records (or single fields) source-data-verified, or removes marks."""
     patient = patient_get_for_user(user=request.user, registry_id=registry_id)
