@@ -13,14 +13,21 @@ but only once it is sure the first one is gone, so a job never runs twice at the
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from celery import current_app
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Model, QuerySet
+
+log = logging.getLogger(__name__)
+
+J = TypeVar("J", bound=Model)
 
 
 def worker_identity() -> str:
@@ -87,3 +94,40 @@ def job_enqueue(task_name: str, job_id: int) -> None:
     so the name is registered in every process.
     """
     current_app.tasks[task_name].delay(job_id)
+
+
+def job_claim(
+    jobs: QuerySet[J],
+    job_id: int,
+    *,
+    kind: str,
+    noun: str,
+    waiting: str,
+    running: Collection[str],
+    max_attempts: int,
+    give_up: Callable[[J], None],
+    start: Callable[[J, str], None],
+) -> J | None:
+    """Make the job this worker's, if it waits or its previous worker is gone; else None (someone else runs it).
+
+    One rule for imports, validation runs and exports: ``kind`` names the liveness lock (:func:`job_lease`),
+    ``noun`` the job in the log, ``waiting`` and ``running`` its statuses.
+
+    The row is locked while it is decided. A job already started ``max_attempts`` times is handed to
+    ``give_up`` (which marks it failed) instead: a worker that keeps dying on it must not loop forever.
+    ``start(job, worker)`` marks it running for ``worker`` (``host:pid``), counting the attempt.
+    """
+    with transaction.atomic():
+        job = jobs.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            return None
+        taken_over = job.status in running
+        if job.status != waiting and not (taken_over and claimant_is_gone(kind, job.pk, job.claimed_by)):
+            return None
+        if job.attempts >= max_attempts:
+            give_up(job)
+            return None
+        start(job, worker_identity())
+    if taken_over:
+        log.warning("%s %s taken over after its worker stopped (attempt %s)", noun, job.pk, job.attempts)
+    return job

@@ -41,7 +41,7 @@ from apps.accounts.models import Site
 from apps.accounts.selectors import access_for_user
 from apps.core.audit import audit_write
 from apps.core.errors import ApplicationError
-from apps.core.jobs import claimant_is_gone, job_lease, worker_identity
+from apps.core.jobs import claimant_is_gone, job_claim, job_lease
 from apps.core.models import AuditAction, AuditChannel
 from registry import vocabularies as v
 from registry.decision import available_versions
@@ -470,35 +470,38 @@ def _advance(request: ExportRequest, **fields: Any) -> None:
 
 
 def _claim(request_id: int) -> ExportRequest | None:
-    with transaction.atomic():
-        request = ExportRequest.objects.select_for_update().filter(pk=request_id).first()
-        if request is None:
-            return None
-        taken_over = request.status == Status.BUILDING
-        if request.status != Status.APPROVED and not (
-            taken_over and claimant_is_gone(JOB_KIND, request.pk, request.claimed_by)
-        ):
-            return None
-        if request.attempts >= MAX_ATTEMPTS:
-            _advance(
-                request,
-                status=Status.FAILED,
-                finished_at=timezone.now(),
-                message=f"The export's worker stopped {request.attempts} times before it could finish.",
-            )
-            return None
+    """Mark the request's build as this worker's if it is approved or its previous worker is gone; else None."""
+
+    def give_up(request: ExportRequest) -> None:
+        _advance(
+            request,
+            status=Status.FAILED,
+            finished_at=timezone.now(),
+            message=f"The export's worker stopped {request.attempts} times before it could finish.",
+        )
+
+    def start(request: ExportRequest, worker: str) -> None:
         _advance(
             request,
             status=Status.BUILDING,
             started_at=timezone.now(),
             progress=0,
             attempts=request.attempts + 1,
-            claimed_by=worker_identity(),
+            claimed_by=worker,
             message="Started.",
         )
-    if taken_over:
-        log.warning("export %s taken over after its worker stopped (attempt %s)", request.pk, request.attempts)
-    return request
+
+    return job_claim(
+        ExportRequest.objects.all(),
+        request_id,
+        kind=JOB_KIND,
+        noun="export",
+        waiting=Status.APPROVED,
+        running=(Status.BUILDING,),
+        max_attempts=MAX_ATTEMPTS,
+        give_up=give_up,
+        start=start,
+    )
 
 
 def _build_claimed(request: ExportRequest) -> None:

@@ -57,7 +57,7 @@ from apps.clinical.services import (
     records_create_bulk,
 )
 from apps.core.errors import ApplicationError
-from apps.core.jobs import claimant_is_gone, job_enqueue, job_lease, worker_identity
+from apps.core.jobs import claimant_is_gone, job_claim, job_enqueue, job_lease
 from apps.core.models import AuditChannel
 from registry import csv_import as spec
 
@@ -201,28 +201,32 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
 
 def _claim(job_id: int) -> ImportJob | None:
     """Mark the job as this worker's, if it is pending or its previous worker is gone; else None."""
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().select_related("site", "uploaded_by").filter(pk=job_id).first()
-        if job is None:
-            return None
-        running = job.status in (Status.VALIDATING, Status.IMPORTING)
-        if job.status != Status.PENDING and not (running and claimant_is_gone(JOB_KIND, job.pk, job.claimed_by)):
-            return None
-        if job.attempts >= MAX_ATTEMPTS:
-            job.status, job.finished_at = Status.FAILED, timezone.now()
-            job.message = (
-                f"The import's worker stopped {job.attempts} times before it could finish. Nothing was imported; "
-                "contact the registry team."
-            )
-            job.save(update_fields=["status", "finished_at", "message"])
-            return None
+
+    def give_up(job: ImportJob) -> None:
+        job.status, job.finished_at = Status.FAILED, timezone.now()
+        job.message = (
+            f"The import's worker stopped {job.attempts} times before it could finish. Nothing was imported; "
+            "contact the registry team."
+        )
+        job.save(update_fields=["status", "finished_at", "message"])
+
+    def start(job: ImportJob, worker: str) -> None:
         job.status, job.started_at, job.processed_rows = Status.VALIDATING, timezone.now(), 0
         job.attempts += 1
-        job.claimed_by = worker_identity()
+        job.claimed_by = worker
         job.save(update_fields=["status", "started_at", "processed_rows", "attempts", "claimed_by"])
-    if running:
-        log.warning("import job %s taken over after its worker stopped (attempt %s)", job.pk, job.attempts)
-    return job
+
+    return job_claim(
+        ImportJob.objects.select_related("site", "uploaded_by"),
+        job_id,
+        kind=JOB_KIND,
+        noun="import job",
+        waiting=Status.PENDING,
+        running=(Status.VALIDATING, Status.IMPORTING),
+        max_attempts=MAX_ATTEMPTS,
+        give_up=give_up,
+        start=start,
+    )
 
 
 def import_jobs_recover() -> list[int]:

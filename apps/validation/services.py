@@ -36,7 +36,7 @@ from django.utils import timezone
 from apps.accounts.selectors import access_for_user
 from apps.assessments.services import active_model_version
 from apps.core.errors import ApplicationError
-from apps.core.jobs import claimant_is_gone, job_lease, worker_identity
+from apps.core.jobs import claimant_is_gone, job_claim, job_lease
 from config.version import code_version, project_version
 from registry.decision import available_versions, get_spec
 from registry.validation import validation_metrics
@@ -173,33 +173,37 @@ def validation_run_execute(*, run_id: int) -> ValidationRun | None:
 
 def _claim(run_id: int) -> ValidationRun | None:
     """Mark the run as this worker's if it is pending or its previous worker is gone; else None."""
-    with transaction.atomic():
-        run = ValidationRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            return None
-        taken_over = run.status == Status.RUNNING
-        if run.status != Status.PENDING and not (taken_over and claimant_is_gone(JOB_KIND, run.pk, run.claimed_by)):
-            return None
-        if run.attempts >= MAX_ATTEMPTS:
-            _finish(
-                run,
-                status=Status.FAILED,
-                message=f"The run's worker stopped {run.attempts} times before it could finish; nothing was "
-                "stored. Contact the registry team.",
-            )
-            return None
+
+    def give_up(run: ValidationRun) -> None:
+        _finish(
+            run,
+            status=Status.FAILED,
+            message=f"The run's worker stopped {run.attempts} times before it could finish; nothing was "
+            "stored. Contact the registry team.",
+        )
+
+    def start(run: ValidationRun, worker: str) -> None:
         _advance(
             run,
             status=Status.RUNNING,
             started_at=timezone.now(),
             progress=0,
             attempts=run.attempts + 1,
-            claimed_by=worker_identity(),
+            claimed_by=worker,
             message="Started.",
         )
-    if taken_over:
-        log.warning("validation run %s taken over after its worker stopped (attempt %s)", run.pk, run.attempts)
-    return run
+
+    return job_claim(
+        ValidationRun.objects.all(),
+        run_id,
+        kind=JOB_KIND,
+        noun="validation run",
+        waiting=Status.PENDING,
+        running=(Status.RUNNING,),
+        max_attempts=MAX_ATTEMPTS,
+        give_up=give_up,
+        start=start,
+    )
 
 
 def _advance(run: ValidationRun, **fields: Any) -> None:

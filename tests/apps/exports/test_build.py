@@ -23,6 +23,7 @@ from apps.assessments.models import Assessment
 from apps.clinical.derived import timeline_derived
 from apps.clinical.models import Patient, RechallengeEpisode
 from apps.clinical.selectors import patient_timelines
+from apps.core.jobs import worker_identity
 from apps.exports import services
 from apps.exports.models import ExportProject, ExportRequest
 from registry.deid import pseudonym
@@ -166,7 +167,7 @@ def test_too_few_patients_for_k_fails_with_a_reason_that_names_no_value(registry
 
 def test_a_build_claimed_by_a_live_worker_is_left_alone(registry, project, member, coordinator):
     request = approved(project, member, coordinator)
-    live = f"{services.worker_identity().rpartition(':')[0]}:1"  # on SQLite: pid 1 is alive
+    live = f"{worker_identity().rpartition(':')[0]}:1"  # on SQLite: pid 1 is alive
     ExportRequest.objects.filter(pk=request.pk).update(status=ExportRequest.Status.BUILDING, claimed_by=live)
     other = None
     if connection.vendor == "postgresql":  # on PostgreSQL a live builder is a session holding the job's lease
@@ -219,7 +220,7 @@ def dead_worker() -> str:
     """host:pid of a process that has exited (its claim can be taken over)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    return f"{services.worker_identity().rpartition(':')[0]}:{child.pid}"
+    return f"{worker_identity().rpartition(':')[0]}:{child.pid}"
 
 
 def test_a_limited_data_set_shifts_each_patients_dates_by_one_offset_within_the_window(
