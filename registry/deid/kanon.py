@@ -150,6 +150,17 @@ class _State:
         }
         self.level = {qi: np.zeros(self.n, dtype="int64") for qi in self.qis}
         self.suppressed = {qi: np.zeros(self.n, dtype=bool) for qi in self.qis}
+        # Every value a QI can take (at any level, or suppressed) numbered once, so the groups of each round
+        # are found on integers: the same grouping as factorising the released values (missing is a value).
+        self.option_codes: dict[QI, list[np.ndarray]] = {}
+        self.suppressed_code: dict[QI, int] = {}
+        for qi in self.qis:
+            stacked = np.concatenate([*self.options[qi], np.array([SUPPRESSED], dtype=object)])
+            numbered, _ = pd.factorize(pd.Series(stacked, dtype=object), use_na_sentinel=False)
+            self.option_codes[qi] = [
+                numbered[i * self.n : (i + 1) * self.n].astype("int64") for i in range(len(self.options[qi]))
+            ]
+            self.suppressed_code[qi] = int(numbered[-1])
 
     def max_level(self, qi: QI) -> int:
         return len(self.options[qi]) - 1
@@ -173,8 +184,13 @@ class _State:
         """Each QI's current values as small integers (missing is a value of its own)."""
         result = {}
         for qi in self.qis:
-            codes, _ = pd.factorize(pd.Series(self.values(qi)), use_na_sentinel=False)
-            result[qi] = codes.astype("int64")
+            options = self.option_codes[qi]
+            codes = options[0].copy()
+            for number in range(1, len(options)):
+                at = self.level[qi] == number
+                codes[at] = options[number][at]
+            codes[self.suppressed[qi]] = self.suppressed_code[qi]
+            result[qi] = codes
         return result
 
     def group_sizes(self, table: TableQIs, codes: Mapping[QI, np.ndarray]) -> np.ndarray:
@@ -182,8 +198,8 @@ class _State:
         key = np.zeros(len(table.patients), dtype="int64")
         for qi in table.qis:
             key = key * (int(codes[qi].max(initial=0)) + 1) + codes[qi][table.patients]
-        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-        return counts[inverse]
+        groups, _ = pd.factorize(key)  # hashed, not sorted: each round looks at every patient
+        return np.bincount(groups)[groups]
 
     def rare(self, tables: Sequence[TableQIs], k: int) -> np.ndarray:
         codes = self.codes()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,13 +103,18 @@ def _encode_many(digests: bytes, count: int) -> list[str]:
 
 
 def pseudonyms(key: bytes, project_id: str, patient_keys: Iterable[object]) -> dict[str, str]:
-    """Each distinct patient key (as ``str``) to its pseudonym; raises if two patients collide.
+    """Each distinct patient key (as ``str``) to its pseudonym; raises if two patients collide."""
+    keys = list(dict.fromkeys(str(k) for k in patient_keys))
+    return dict(zip(keys, pseudonym_list(key, project_id, keys), strict=True))
+
+
+def pseudonym_list(key: bytes, project_id: str, keys: Sequence[str]) -> list[str]:
+    """The pseudonyms of distinct patient keys (``str``), in their order; raises if two patients collide.
 
     The same values as :func:`pseudonym`, computed in bulk: the message's constant head is built once,
     one HMAC call per distinct key, and the digests are encoded column-wise.
     """
     _check(key, project_id)
-    keys = list(dict.fromkeys(str(k) for k in patient_keys))
     inner, outer = _hmac_states(bytes(key), _part(_PSEUDONYM) + _part(project_id.encode()))
     digests = []
     for patient_key in keys:
@@ -122,7 +127,7 @@ def pseudonyms(key: bytes, project_id: str, patient_keys: Iterable[object]) -> d
     names = _encode_many(b"".join(digests), len(keys))
     if len(set(names)) != len(names):
         raise PseudonymCollisionError("two patients share a pseudonym; the export was not built")
-    return dict(zip(keys, names, strict=True))
+    return names
 
 
 def date_offsets(key: bytes, project_id: str, patient_keys: Iterable[object], *, window_days: int) -> dict[str, int]:

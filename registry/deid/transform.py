@@ -146,6 +146,8 @@ def _days(series: pd.Series, *, table: str, meta: FieldMeta) -> np.ndarray:
 
 
 def _numbers(series: pd.Series, *, table: str, meta: FieldMeta) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype="float64", na_value=np.nan)  # already numbers (int, Int64, float)
     present = _present(series)
     try:
         numbers = pd.to_numeric(series.where(present, None).astype(object), errors="coerce").to_numpy(
@@ -182,22 +184,30 @@ def _booleans(series: pd.Series, *, table: str, meta: FieldMeta) -> pd.Series:
 
 
 def _texts(series: pd.Series) -> pd.Series:
-    """Text as ``str`` objects, missing as None; a list or tuple (the derived ``imputed``) joined with ';'."""
+    """Text as a categorical column of ``str`` (missing and "" are missing); a list or tuple (the derived
+    ``imputed``) joined with ';'.
+
+    Released codes repeat, so each distinct text is held, checked and written once: a million-row column is
+    an array of small integers, not a million Python strings."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         categories = series.cat.categories.to_numpy(dtype=object)
         if pd.api.types.infer_dtype(categories, skipna=True) in ("string", "empty"):
-            # Each distinct text once: the categories (missing and "" as None) taken by code.
-            texts = np.full(len(categories) + 1, None, dtype=object)  # the last: code -1, missing
-            texts[:-1] = np.where(pd.notna(categories) & (categories != ""), categories, None)
-            return pd.Series(texts[series.cat.codes.to_numpy()], dtype=object)
+            kept = pd.notna(categories) & (categories != "")
+            renumbered = np.full(len(categories) + 1, -1, dtype="int64")  # the last: code -1, missing
+            renumbered[:-1][kept] = np.arange(int(kept.sum()))
+            codes = renumbered[series.cat.codes.to_numpy()]
+            return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(categories[kept], dtype=object)))
     present = _present(series)
     values = series.astype(object).where(present, None).reset_index(drop=True)
-    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return values
-    return values.map(
-        lambda value: (
-            None if value is None else ";".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        values = values.map(
+            lambda value: (
+                None if value is None else ";".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            )
         )
+    codes, uniques = pd.factorize(values)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(np.asarray(uniques, dtype=object), dtype=object))
     )
 
 
@@ -240,26 +250,64 @@ def _keys(series: pd.Series) -> pd.Series:
         if (numbers[present] == np.round(numbers[present])).all():
             text = pd.Series(np.where(present, numbers, 0).astype("int64").astype(str), dtype=object)
             return text.where(present, None)
-    return _texts(series)
+    return _texts(series).astype(object).where(present, None)
 
 
 # --- the anchor: patients, first rechallenge start, age, quasi-identifiers ----------------------------------
+
+
+class _KeyIndex:
+    """Keys in a fixed order, and the position of a column's keys among them (-1: not a key, or missing).
+
+    Keys compare as text (``7``, ``7.0`` and ``"7"`` are one key, see :func:`_keys`). Keys that came from an
+    integer column are also held as integers, so an integer column is looked up without a string per row."""
+
+    def __init__(self, *, texts: Sequence[str] | None = None, numbers: np.ndarray | None = None) -> None:
+        self._numbers = None if numbers is None else pd.Index(np.asarray(numbers, dtype="int64"))
+        self._texts = None if texts is None else pd.Index(np.asarray(texts, dtype=object), dtype=object)
+
+    def __len__(self) -> int:
+        return len(self._numbers if self._numbers is not None else self.texts)
+
+    @property
+    def texts(self) -> pd.Index:
+        if self._texts is None:
+            assert self._numbers is not None
+            self._texts = pd.Index([str(number) for number in self._numbers.tolist()], dtype=object)
+        return self._texts
+
+    def get_indexer(self, column: pd.Series) -> np.ndarray:
+        if self._numbers is not None and pd.api.types.is_integer_dtype(column.dtype):
+            present = column.notna().to_numpy()
+            at = np.full(len(column), -1, dtype=np.intp)
+            at[present] = self._numbers.get_indexer(column.to_numpy(dtype="int64", na_value=0)[present])
+            return at
+        return self.texts.get_indexer(_keys(column))
 
 
 @dataclass
 class _Patients:
     """The anchor's patients (sorted by pseudonym) and episodes."""
 
-    keys: pd.Index  # patient keys (str)
+    keys: _KeyIndex  # patient keys
     pseudonyms: np.ndarray
     anchor_day: np.ndarray  # float day number of the first rechallenge start
     offset: np.ndarray  # int days of the date shift (0 when not shifting)
-    episode_keys: pd.Index  # episode keys (str)
+    episode_keys: _KeyIndex  # episode keys
     episode_patient: np.ndarray  # patient position of each episode
     episode_sequence: pd.Series  # Int64 sequence number of each episode (NA without a sequence column)
 
+    @property
+    def pseudonym_dtype(self) -> pd.CategoricalDtype:
+        """The pseudonyms as categories, in patient (pseudonym) order: a column of them is its positions."""
+        if self._pseudonym_dtype is None:
+            self._pseudonym_dtype = pd.CategoricalDtype(pd.Index(self.pseudonyms, dtype=object))
+        return self._pseudonym_dtype
+
+    _pseudonym_dtype: pd.CategoricalDtype | None = None
+
     def patient_of_episodes(self, keys: pd.Series) -> tuple[np.ndarray, pd.Series]:
-        """Patient positions (-1: unknown or no episode) and sequence numbers of episode keys."""
+        """Patient positions (-1: unknown or no episode) and sequence numbers of a column of episode keys."""
         at = self.episode_keys.get_indexer(keys) if len(self.episode_keys) else np.full(len(keys), -1)
         found = at >= 0
         patient = np.full(len(at), -1, dtype="int64")
@@ -359,11 +407,17 @@ def deidentify(
     out_tables: dict[str, pd.DataFrame] = {}
     out_fields: dict[str, tuple[FieldMeta, ...]] = {}
     smallest: dict[str, int | None] = {}
+    released_values = {}  # per patient, as a categorical: each table takes its rows' codes
+    if result is not None:
+        for qi in result.released.columns:
+            codes, values = pd.factorize(result.released[qi].to_numpy(dtype=object))
+            released_values[qi] = (codes, pd.CategoricalDtype(pd.Index(np.asarray(values, dtype=object), dtype=object)))
     for name in released:
         builder = builders[name]
         for qi, column in builder.qi_columns.items():
             assert result is not None
-            builder.columns[column] = pd.Series(result.released[qi].to_numpy()[builder.positions], dtype=object)
+            codes, dtype = released_values[qi]
+            builder.columns[column] = pd.Series(pd.Categorical.from_codes(codes[builder.positions], dtype=dtype))
             levels = result.levels[qi].to_numpy()[builder.positions]
             suppressed = result.suppressed[qi].to_numpy()[builder.positions]
             for level, rule in enumerate(rules[qi].rules, start=1):
@@ -421,13 +475,23 @@ def _patients(
     start_meta = _one(meta, Role.ANCHOR_DATE, frame)
     if key_meta is None or start_meta is None:
         raise DeidError(f"the anchor table {table} needs a patient key and a rechallenge start date column")
-    row_keys = _keys(frame[key_meta.name])
-    if row_keys.isna().any():
-        raise _fail(table, key_meta.name, "a row has no patient key")
-    names = pseudonyms.pseudonyms(key, project_id, row_keys.unique())
-    order = sorted(names, key=names.__getitem__)
-    keys = pd.Index(order, dtype=object)
-    positions = keys.get_indexer(row_keys)
+    column = frame[key_meta.name]
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():  # numbered once, as integers
+        codes, numbers = pd.factorize(column.to_numpy(dtype="int64"))
+        texts = [str(number) for number in numbers.tolist()]
+    else:
+        row_keys = _keys(column)
+        if row_keys.isna().any():
+            raise _fail(table, key_meta.name, "a row has no patient key")
+        codes, distinct = pd.factorize(row_keys)
+        numbers, texts = None, list(distinct)
+    names = np.array(pseudonyms.pseudonym_list(key, project_id, texts))
+    order = np.argsort(names, kind="stable")  # patients in pseudonym order
+    rank = np.empty(len(order), dtype="int64")
+    rank[order] = np.arange(len(order))
+    ordered_texts = [texts[i] for i in order.tolist()]
+    keys = _KeyIndex(texts=ordered_texts, numbers=None if numbers is None else numbers[order])
+    positions = rank[codes]
     starts = _days(frame[start_meta.name], table=table, meta=start_meta)
     anchor_day = np.full(len(keys), np.nan)
     np.fmin.at(anchor_day, positions, starts)
@@ -435,8 +499,8 @@ def _patients(
         raise _fail(table, start_meta.name, f"{int(np.isnan(anchor_day).sum())} patient(s) have no rechallenge start")
     offset = np.zeros(len(keys), dtype="int64")
     if profile.dates is DateRule.SHIFT:
-        offsets = pseudonyms.date_offsets(key, project_id, order, window_days=profile.shift_window_days)
-        offset = np.array([offsets[k] for k in order], dtype="int64")
+        offsets = pseudonyms.date_offsets(key, project_id, ordered_texts, window_days=profile.shift_window_days)
+        offset = np.array([offsets[k] for k in ordered_texts], dtype="int64")
     episode_meta = _one(meta, Role.EPISODE_KEY, frame)
     sequence_meta = _one(meta, Role.EPISODE_SEQUENCE, frame)
     if sequence_meta is not None:
@@ -444,18 +508,26 @@ def _patients(
     else:
         sequence = pd.Series(pd.array([pd.NA] * len(frame), dtype="Int64"))
     if episode_meta is not None:
-        episode_keys = _keys(frame[episode_meta.name])
-        if episode_keys.isna().any() or episode_keys.duplicated().any():
+        column = frame[episode_meta.name]
+        if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
+            episode_numbers = column.to_numpy(dtype="int64")
+            unique = pd.Index(episode_numbers).is_unique
+            episode_keys = _KeyIndex(numbers=episode_numbers)
+        else:
+            texts_of_episodes = _keys(column)
+            unique = not texts_of_episodes.isna().any() and not texts_of_episodes.duplicated().any()
+            episode_keys = _KeyIndex(texts=texts_of_episodes.to_numpy(dtype=object))
+        if not unique:
             raise _fail(table, episode_meta.name, "episode keys must be present and unique")
         episode_patient = positions
     else:
-        episode_keys, episode_patient, sequence = pd.Series([], dtype=object), np.zeros(0, dtype="int64"), sequence[:0]
+        episode_keys, episode_patient, sequence = _KeyIndex(texts=[]), np.zeros(0, dtype="int64"), sequence[:0]
     return _Patients(
         keys=keys,
-        pseudonyms=np.array([names[k] for k in order], dtype=object),
+        pseudonyms=names[order].astype(object),
         anchor_day=anchor_day,
         offset=offset,
-        episode_keys=pd.Index(episode_keys.to_numpy(dtype=object), dtype=object),
+        episode_keys=episode_keys,
         episode_patient=episode_patient.astype("int64"),
         episode_sequence=sequence,
     )
@@ -502,12 +574,11 @@ class _TableBuilder:
         sequence = None
         episode_ok = np.ones(n, dtype=bool)
         if episode_meta is not None:
-            episode_keys = _keys(frame[episode_meta.name])
-            from_episode, sequence = self.patients.patient_of_episodes(episode_keys)
-            named = episode_keys.notna().to_numpy()
+            from_episode, sequence = self.patients.patient_of_episodes(frame[episode_meta.name])
+            named = _present(frame[episode_meta.name])  # where _keys finds a key
             episode_ok = ~named | (from_episode >= 0)
         if key_meta is not None:
-            positions = self.patients.keys.get_indexer(_keys(frame[key_meta.name]))
+            positions = self.patients.keys.get_indexer(frame[key_meta.name])
             if episode_meta is not None:
                 episode_ok &= ~named | (from_episode == positions)
         else:
@@ -524,7 +595,9 @@ class _TableBuilder:
             source = frame  # every row kept, in order: read in place (a copy of a million rows costs gigabytes)
         else:
             source = frame.iloc[rows].reset_index(drop=True)
-        self.columns[PSEUDONYM_COLUMN] = pd.Series(self.patients.pseudonyms[self.positions], dtype=object)
+        self.columns[PSEUDONYM_COLUMN] = pd.Series(
+            pd.Categorical.from_codes(self.positions, dtype=self.patients.pseudonym_dtype)
+        )
         self.out_meta[PSEUDONYM_COLUMN] = PSEUDONYM_META
         for meta in self.meta:
             if meta.name in frame.columns and meta.role is Role.PATIENT_KEY:
@@ -655,15 +728,21 @@ class _TableBuilder:
         the table and its built columns never both exist whole (at a million rows each is gigabytes)."""
         self.names = list(self.columns)
         keys = [PSEUDONYM_COLUMN] + ([self.sequence_name] if self.sequence_name in self.columns else [])
-        head = pd.DataFrame({key: self.columns[key] for key in keys})
-        if head.duplicated(subset=keys).any():
+        # The patients are numbered in pseudonym order, so the pseudonym sorts as its patient's position does:
+        # the order is found on integers (rechallenge number second, missing first).
+        sequence = (
+            self.columns[keys[1]].to_numpy(dtype="float64", na_value=-np.inf)
+            if len(keys) > 1
+            else np.zeros(len(self.positions))
+        )
+        order = np.lexsort((sequence, self.positions))
+        ordered_positions, ordered_sequence = self.positions[order], sequence[order]
+        if ((ordered_positions[1:] == ordered_positions[:-1]) & (ordered_sequence[1:] == ordered_sequence[:-1])).any():
             frame = pd.DataFrame(self.columns)
             keys = keys + [c for c in frame.columns if c not in keys]
             ordered = frame.sort_values(keys, kind="mergesort", na_position="first", key=_sortable)
             self.columns = {}
             return ordered.reset_index(drop=True)
-        order = head.sort_values(keys, kind="mergesort", na_position="first", key=_sortable).index.to_numpy()
-        del head
         out: dict[str, pd.Series] = {}
         for name in self.names:
             column = self.columns.pop(name)
@@ -684,7 +763,10 @@ class _TableBuilder:
 
 
 def _sortable(column: pd.Series) -> pd.Series:
-    """Columns as sort keys: mixed objects (dates, None) compare by their text."""
+    """Columns as sort keys: mixed objects (dates, None) compare by their text, categories by their values (their
+    codes follow the input's order)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(object).where(column.notna(), None)
     if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
         return column.map(lambda value: None if value is None else str(value))
     return column

@@ -99,6 +99,9 @@ def _utc(timestamp: dt.datetime) -> dt.datetime:
 def _csv_column(series: pd.Series, meta: FieldMeta) -> pd.Series:
     if meta.kind is FieldKind.BOOLEAN:
         return series.map({True: "true", False: "false"}).astype(object).where(series.notna(), "")
+    if isinstance(series.dtype, pd.CategoricalDtype):  # each distinct text escaped once
+        texts = np.array([escape_formula(str(value)) for value in series.cat.categories] + [""], dtype=object)
+        return pd.Series(texts[series.cat.codes.to_numpy()], index=series.index)
     if series.dtype == object:
         return series.map(lambda value: "" if value is None else escape_formula(str(value)))
     return series
@@ -136,7 +139,12 @@ def write_parquet(
     for meta in fields:
         kind = _ARROW_TYPES[meta.kind]
         series = frame[meta.name]
-        if meta.kind in (FieldKind.TEXT, FieldKind.CODE):
+        if meta.kind in (FieldKind.TEXT, FieldKind.CODE) and isinstance(series.dtype, pd.CategoricalDtype):
+            # Decoded by arrow from the codes and the distinct texts: no Python string per row.
+            dictionary = pa.array(series.cat.categories.to_numpy(dtype=object), type=kind, from_pandas=True)
+            codes = pa.array(series.cat.codes.to_numpy(), mask=series.isna().to_numpy())
+            array = pa.DictionaryArray.from_arrays(codes, dictionary).cast(kind)
+        elif meta.kind in (FieldKind.TEXT, FieldKind.CODE):
             array = pa.array(series.to_numpy(dtype=object), type=kind, from_pandas=True)  # None/NaN: null
         else:
             array = pa.array(series, type=kind, from_pandas=True)
@@ -185,7 +193,8 @@ def _statistical_frame(
         elif meta.kind in (FieldKind.DATE, FieldKind.DATETIME):
             columns[name] = series.astype(object).where(series.notna(), None)
         else:
-            columns[name] = series.astype(object).map(lambda value: "" if value is None else str(value))
+            texts = series.astype(object).where(series.notna(), None)
+            columns[name] = texts.map(lambda value: "" if value is None else str(value))
     return pd.DataFrame(columns), labels, value_label_sets, user_missing
 
 
