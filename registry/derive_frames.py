@@ -267,7 +267,10 @@ def derive_episodes(frames: Frames | Mapping[str, pd.DataFrame]) -> pd.DataFrame
     # The preceding course: ICI-1 for a patient's first episode, else the previous episode.
     first = np.r_[True, patient_id[1:] != patient_id[:-1]] if n else np.zeros(0, dtype=bool)
     previous = np.where(first, 0, np.arange(n) - 1)
-    preceding_course = np.where(first, "ICI-1", "rechallenge " + sequence[previous].astype(str)).astype(object)
+    # Named once per distinct preceding sequence number, then taken by row.
+    preceding_numbers, preceding_at = np.unique(sequence[previous], return_inverse=True)
+    preceding_names = np.array([f"rechallenge {number}" for number in preceding_numbers.tolist()], dtype=object)
+    preceding_course = np.where(first, "ICI-1", preceding_names[preceding_at.reshape(-1)]).astype(object)
     patient_rows = np.cumsum(first) - 1
     first_start = _group_min(int(first.sum()), patient_rows, start)[patient_rows]
 
@@ -341,6 +344,9 @@ def derive_episodes(frames: Frames | Mapping[str, pd.DataFrame]) -> pd.DataFrame
     )
 
     best = response["best"]
+    best_code = pd.Series(best).map(_CATEGORY_CODES).to_numpy(dtype="float64", na_value=np.nan)
+    best_known = ~np.isnan(best_code)
+    best_code = np.where(best_known, best_code, 0).astype("int64")
     result = pd.DataFrame(
         {
             "patient_id": patient_id,
@@ -355,9 +361,9 @@ def derive_episodes(frames: Frames | Mapping[str, pd.DataFrame]) -> pd.DataFrame
             "worst_prior_grade": prior["worst_grade"],
             "all_prior_resolved": prior["all_resolved"],
             "best_overall_response": best,
-            "objective_response": pd.Series(best).isin(_CODE_NAMES[_OBJECTIVE]).to_numpy(),
-            "disease_control": pd.Series(best).isin(_CODE_NAMES[_CONTROL]).to_numpy(),
-            "response_evaluable": pd.Series(best).notna().to_numpy() & (best != "NE"),
+            "objective_response": best_known & _member(best_code, _OBJECTIVE),
+            "disease_control": best_known & _member(best_code, _CONTROL),
+            "response_evaluable": best_known & (best_code != _NE),
             "pfs2_months": pfs2_months,
             "pfs2_event": _nullable_bool(has_event, pfs2_known),
             "pfs2_last_contact_months": pfs2_lc_months,
@@ -413,18 +419,18 @@ def _responses(raw: pd.DataFrame, index: pd.Index, start: np.ndarray) -> dict[st
         computable & _group_any(n, at, window & (code == _IUPD)),
         computable,
     ]
+    code_of = _CATEGORY_CODES
     choices = [
-        np.where(irecist, "iCR", "CR"),
-        np.where(irecist, "iPR", "PR"),
-        np.where(irecist, "iSD", "SD"),
-        np.full(n, "PD"),
-        np.full(n, "iCPD"),
-        np.full(n, "iUPD"),
-        np.full(n, "NE"),
+        np.where(irecist, code_of["iCR"], code_of["CR"]),
+        np.where(irecist, code_of["iPR"], code_of["PR"]),
+        np.where(irecist, code_of["iSD"], code_of["SD"]),
+        np.full(n, code_of["PD"]),
+        np.full(n, code_of["iCPD"]),
+        np.full(n, code_of["iUPD"]),
+        np.full(n, code_of["NE"]),
     ]
-    # numpy's stubs refuse None as the default, which numpy reads as an object array of None.
-    objects = [choice.astype(object) for choice in choices]
-    best = np.select(conditions, objects, default=None)  # type: ignore[call-overload]
+    # Chosen as codes, then named from the table of names (the last entry, for -1: None).
+    best = np.r_[_CODE_NAMES, None][np.select(conditions, choices, default=-1)]
 
     # Progression: RECIST, the first PD. iRECIST, the first iUPD after the last iSD/iPR/iCR before
     # the first iCPD (the iUPD that iCPD confirmed), else that iCPD.
@@ -488,7 +494,7 @@ def _recurrence(
         seen = keys * width + code
         wanted = prior_key[at[during]] * width + code[during]
         result = np.zeros(len(code), dtype=bool)
-        result[during] = np.isin(wanted, seen)
+        result[during] = pd.Index(pd.unique(seen)).get_indexer(wanted) >= 0  # hashed: faster than np.isin
         return result
 
     onset = _days(raw["onset_date"])

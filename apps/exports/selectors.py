@@ -455,6 +455,33 @@ def _latest_assessments(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["pk", *(f"f{i}_{part}" for i in _FACTOR_SLOTS for part in ("factor", "level"))])
 
 
+def _joined_on_episode(analysis: pd.DataFrame, *others: pd.DataFrame) -> pd.DataFrame:
+    """``analysis`` with the columns of ``others`` (at most one row per episode each) beside its rows, by
+    ``episode_id``; an episode missing from one of them has missing values there (a left join).
+
+    Only the joined columns are taken row by row: a merge would copy every column of the analysis table too."""
+    episodes = analysis["episode_id"].to_numpy(dtype="int64", na_value=-1)
+    columns = {name: analysis[name].reset_index(drop=True) for name in analysis.columns}
+    for other in others:
+        keys = pd.Index(other["episode_id"].to_numpy(dtype="int64", na_value=-1))
+        if not keys.is_unique:
+            raise ValueError("a joined table has more than one row for an episode")
+        at = keys.get_indexer(episodes)
+        found = at >= 0
+        for name in other.columns:
+            if name == "episode_id":
+                continue
+            if name in columns:
+                raise ValueError(f"the column {name} would be joined twice")
+            values = other[name].reset_index(drop=True)
+            columns[name] = (
+                values.take(at) if found.all() else values.reindex(pd.Index(np.where(found, at, -1)))
+            ).reset_index(drop=True)
+    if not pd.Index(episodes).is_unique:
+        raise ValueError("the analysis table has more than one row for an episode")
+    return pd.DataFrame(columns, copy=False)  # the columns as they are: no copy into consolidated blocks
+
+
 def _json_text(path: str) -> NullIf:
     """The text at a JSON path; NULL for a JSON null or a missing key (SQLite gives the text 'null')."""
     return NullIf(Cast(KT(path), output_field=TextField()), Value("null"), output_field=TextField())
@@ -538,8 +565,7 @@ def export_tables(
     del derivation
     declared = {m.name for m in field_meta[ANALYSIS]}
     derived = derived[[c for c in derived.columns if c == "episode_id" or c in declared]]
-    analysis = frames.pop(ANALYSIS).merge(assessed, on="episode_id", how="left", validate="one_to_one")
-    frames[ANALYSIS] = analysis.merge(derived, on="episode_id", how="left", validate="one_to_one")
+    frames[ANALYSIS] = _joined_on_episode(frames.pop(ANALYSIS), assessed, derived)
     report(90, "Tables read")
     return {name: frames[name] for name in (ANALYSIS, IRAES, RESPONSES, FOLLOW_UPS) if name in frames}
     # codes stay categories: the de-identification reads each distinct value once
