@@ -148,7 +148,7 @@ def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
             out[name] = values.map(_BOOLEANS).astype(object).astype("boolean")
         else:  # pragma: no cover - a programming error
             raise ValueError(f"unknown column kind {kind!r}")
-    return pd.DataFrame(out, index=frame.index)
+    return pd.DataFrame(out, index=frame.index, copy=False)  # the typed columns as they are: not consolidated (copied)
 
 
 def read_table(table: Table) -> pd.DataFrame:

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Model, Q, QuerySet, TextField, Value
+from django.db.models import Expression, F, Func, JSONField, Model, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Cast, NullIf
 from django.http import Http404
@@ -432,7 +432,7 @@ def _assessment_table(episodes: QuerySet, cut: dt.datetime, filters: Filters) ->
     }
     for i in _FACTOR_SLOTS:
         for part in ("factor", "level"):
-            annotations[f"f{i}_{part}"] = _json_text(f"factors__{i}__{part}")
+            annotations[f"f{i}_{part}"] = _factor_text(i, part)
             columns[f"f{i}_{part}"] = TEXT
     return Table(queryset.annotate(**annotations), columns)
 
@@ -480,6 +480,17 @@ def _joined_on_episode(analysis: pd.DataFrame, *others: pd.DataFrame) -> pd.Data
     if not pd.Index(episodes).is_unique:
         raise ValueError("the analysis table has more than one row for an episode")
     return pd.DataFrame(columns, copy=False)  # the columns as they are: no copy into consolidated blocks
+
+
+def _factor_text(slot: int, part: str) -> Expression:
+    """The ``part`` ("factor" or "level") of the assessment's ``slot``-th factor, as text (NULL when missing).
+
+    On PostgreSQL two single-step operators (``factors -> slot ->> part``): a path lookup (``#>>``, what a JSON
+    key transform compiles to) costs a third more server time over a million assessments."""
+    if connection.vendor != "postgresql":
+        return _json_text(f"factors__{slot}__{part}")
+    item = Func(F("factors"), Value(slot), template="(%(expressions)s)", arg_joiner=" -> ", output_field=JSONField())
+    return Func(item, Value(part), template="(%(expressions)s)", arg_joiner=" ->> ", output_field=TextField())
 
 
 def _json_text(path: str) -> NullIf:
