@@ -199,16 +199,18 @@ def _texts(series: pd.Series) -> pd.Series:
             return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(categories[kept], dtype=object)))
     present = _present(series)
     values = series.astype(object).where(present, None).reset_index(drop=True)
-    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        values = values.map(
-            lambda value: (
-                None if value is None else ";".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-            )
-        )
-    codes, uniques = pd.factorize(values)
-    return pd.Series(
-        pd.Categorical.from_codes(codes, categories=pd.Index(np.asarray(uniques, dtype=object), dtype=object))
-    )
+    try:
+        codes, distinct = pd.factorize(values)
+    except TypeError:  # unhashable values (lists): each one joined
+        codes, distinct = pd.factorize(values.map(lambda value: None if value is None else _joined(value)))
+    texts = np.array([_joined(value) for value in distinct], dtype=object)  # each distinct value once
+    renumbered, categories = pd.factorize(texts)  # two values may read the same: ("a",) and "a"
+    codes = np.where(codes >= 0, renumbered[np.maximum(codes, 0)] if len(renumbered) else -1, -1)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(np.asarray(categories, dtype=object))))
+
+
+def _joined(value: object) -> str:
+    return ";".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def _codes(series: pd.Series, *, table: str, meta: FieldMeta) -> pd.Series:
@@ -327,13 +329,15 @@ def _one(meta: Sequence[FieldMeta], role: Role, frame: pd.DataFrame) -> FieldMet
 
 def _per_patient(positions: np.ndarray, values: pd.Series, *, count: int, table: str, column: str) -> pd.Series:
     """One value per patient (position), checked to be the same on every row of the patient."""
-    frame = pd.DataFrame({"patient": positions, "value": values.to_numpy(dtype=object)})
-    distinct = frame.drop_duplicates()
-    if distinct["patient"].duplicated().any():
+    codes, distinct = pd.factorize(values.reset_index(drop=True))  # missing: -1, a value of its own here
+    taken = np.full(count, -2, dtype=np.intp)  # -2: no row
+    taken[positions] = codes
+    if (taken[positions] != codes).any():
         raise _fail(table, column, "differs between rows of one patient")
     result = np.full(count, None, dtype=object)
-    result[distinct["patient"].to_numpy()] = distinct["value"].to_numpy()
-    return pd.Series(result, dtype=object).where(pd.notna(result), None)
+    known = taken >= 0
+    result[known] = np.asarray(distinct, dtype=object)[taken[known]]
+    return pd.Series(result, dtype=object)
 
 
 # --- the transform ------------------------------------------------------------------------------------------
