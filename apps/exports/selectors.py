@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -442,8 +443,10 @@ def _latest_assessments(frame: pd.DataFrame) -> pd.DataFrame:
 
     Compared as categories (each distinct name once), levels copied where the name matches: the last entry
     naming a factor wins."""
-    frame = frame.sort_values(["episode_id", "assessed_at", "pk"], kind="mergesort")
-    frame = frame.drop_duplicates("episode_id", keep="last").reset_index(drop=True)
+    episode = frame["episode_id"].to_numpy(dtype="int64")
+    order = np.lexsort((frame["pk"].to_numpy(dtype="int64"), pd.DatetimeIndex(frame["assessed_at"]).asi8, episode))
+    last = np.r_[episode[order][1:] != episode[order][:-1], True] if len(order) else np.zeros(0, dtype=bool)
+    frame = frame.take(order[last]).reset_index(drop=True)  # sorted by episode, the last assessment of each
     levels = {i: frame[f"f{i}_level"].astype(object).to_numpy() for i in _FACTOR_SLOTS}
     for name in FACTOR_NAMES:
         level = np.full(len(frame), None, dtype=object)
@@ -502,17 +505,21 @@ def _json_text(path: str) -> NullIf:
 READ_CONNECTIONS = 2
 
 
-def _read_all(tables: Mapping[str, Table]) -> dict[str, pd.DataFrame]:
+@contextmanager
+def _reading(tables: Mapping[str, Table]) -> Iterator[Callable[[str], pd.DataFrame]]:
     """Every table of an export, read from one snapshot of the database; on PostgreSQL several at once.
 
-    The server streams one table while this process parses another, so reading costs about the longest
-    reads rather than their sum. The connections share the snapshot the first one exports
+    Yields ``take(name)``, which returns a table once it is read, so the caller works on the first tables while
+    the others are still being read (the derivation runs while the analysis table streams in). The tables are
+    read in the order given. The server streams one table while this process parses another, so reading costs
+    about the longest reads rather than their sum. The connections share the snapshot the first one exports
     (``pg_export_snapshot``), so the tables agree with each other as if read by one query — more exact than
-    reading them one after another, each at its own moment. Inside a transaction (a test, a request) the
-    rows may be uncommitted and invisible to other connections: then the tables are read one by one here.
+    reading them one after another, each at its own moment. Inside a transaction (a test, a request) the rows
+    may be uncommitted and invisible to other connections: then each table is read here when it is taken.
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block or READ_CONNECTIONS < 2 or len(tables) < 2:
-        return {name: _read(table) for name, table in tables.items()}
+        yield lambda name: _read(tables[name])
+        return
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -520,7 +527,11 @@ def _read_all(tables: Mapping[str, Table]) -> dict[str, pd.DataFrame]:
             snapshot = cursor.fetchone()[0]
         with ThreadPoolExecutor(max_workers=READ_CONNECTIONS, thread_name_prefix="export-read") as pool:
             futures = {name: pool.submit(_read_in_snapshot, table, snapshot) for name, table in tables.items()}
-            return {name: future.result() for name, future in futures.items()}
+            try:
+                yield lambda name: futures[name].result()
+            finally:
+                for future in futures.values():
+                    future.cancel()  # a failure: the reads not yet begun are not begun
 
 
 def _read_in_snapshot(table: Table, snapshot: str) -> pd.DataFrame:
@@ -549,9 +560,8 @@ def export_tables(
     patient_ids = Patient.objects.filter(pk__in=episodes.values("patient_id")).values("pk")
     selected = None if filters.takes_everything else patient_ids  # every patient: no IN (subquery) to plan
     episode_ids = episodes.values("pk")
+    # The derivation's inputs first: it runs while the analysis table and the assessments are still read.
     reads: dict[str, Table] = {
-        ANALYSIS: _analysis_table(episodes, field_meta[ANALYSIS], profile),
-        "assessments": _assessment_table(episodes, data_cut, filters),
         **{f"derive:{name}": table for name, table in _derivation_tables(selected, data_cut).items()},
     }
     if IRAES in datasets:
@@ -567,16 +577,19 @@ def export_tables(
     if FOLLOW_UPS in datasets:
         queryset = FollowUp.objects.filter(created_at__lte=data_cut, episode_id__in=episode_ids)
         reads[FOLLOW_UPS] = _long_table(FollowUp, ci.Record.FOLLOW_UP, queryset, field_meta[FOLLOW_UPS], profile)
+    reads["assessments"] = _assessment_table(episodes, data_cut, filters)
+    reads[ANALYSIS] = _analysis_table(episodes, field_meta[ANALYSIS], profile)
     report(0, f"Reading {len(reads)} tables")
-    frames = _read_all(reads)
-    report(50, "Deriving the endpoints")
-    assessed = _latest_assessments(frames.pop("assessments"))
-    derivation = {name.removeprefix("derive:"): frames.pop(name) for name in list(frames) if name.startswith("derive:")}
-    derived = derive_episodes(derivation).drop(columns=["patient_id", "sequence_number"])
-    del derivation
-    declared = {m.name for m in field_meta[ANALYSIS]}
-    derived = derived[[c for c in derived.columns if c == "episode_id" or c in declared]]
-    frames[ANALYSIS] = _joined_on_episode(frames.pop(ANALYSIS), assessed, derived)
+    with _reading(reads) as take:
+        derivation = {name.removeprefix("derive:"): take(name) for name in reads if name.startswith("derive:")}
+        report(30, "Deriving the endpoints")
+        derived = derive_episodes(derivation).drop(columns=["patient_id", "sequence_number"])
+        del derivation
+        declared = {m.name for m in field_meta[ANALYSIS]}
+        derived = derived[[c for c in derived.columns if c == "episode_id" or c in declared]]
+        assessed = _latest_assessments(take("assessments"))
+        frames = {name: take(name) for name in (ANALYSIS, IRAES, RESPONSES, FOLLOW_UPS) if name in reads}
+    frames[ANALYSIS] = _joined_on_episode(frames[ANALYSIS], assessed, derived)
     report(90, "Tables read")
     return {name: frames[name] for name in (ANALYSIS, IRAES, RESPONSES, FOLLOW_UPS) if name in frames}
     # codes stay categories: the de-identification reads each distinct value once

@@ -189,6 +189,14 @@ def test_a_categorical_code_column_is_typed_as_text_in_parquet(tmp_path):
     assert table.column("sex").to_pylist() == ["male", None, "female"]
 
 
+def test_the_bundle_stores_compressed_formats_as_they_are_and_deflates_the_rest(files):
+    with zipfile.ZipFile(io.BytesIO(zip_bundle(files, timestamp=DATA_CUT))) as archive:
+        methods = {info.filename: info.compress_type for info in archive.infolist()}
+        assert archive.read("analysis.parquet") == files["analysis.parquet"]
+    assert methods["analysis.parquet"] == methods["analysis.xlsx"] == zipfile.ZIP_STORED
+    assert methods["analysis.csv"] == methods["analysis.dta"] == methods["codebook.json"] == zipfile.ZIP_DEFLATED
+
+
 def test_a_value_outside_the_codebook_is_not_written():
     fields = (FieldMeta("sex", "Sex", FieldKind.CODE, choices=(("female", "Female"),)),)
     with pytest.raises(WriterError, match="sex"):
