@@ -236,7 +236,7 @@ def k_anonymise(
     state = _State(original, chosen)
     checked = [table for _, table in sorted(tables.items()) if table.qis and len(table.patients)]
     for name, table in sorted(tables.items()):
-        if table.qis and 0 < len(np.unique(table.patients)) < k:
+        if table.qis and 0 < len(pd.unique(table.patients)) < k:
             raise KAnonymityError(f"the {name} table holds fewer than k = {k} patients")
 
     steps = [_Step(qi, False) for qi in generalisation if qi in chosen]
@@ -309,9 +309,16 @@ def _fill_suppressed_group(state: _State, tables: Sequence[TableQIs], k: int) ->
 
 
 def smallest_group(frame: pd.DataFrame, *, patient: str, columns: Sequence[str]) -> int | None:
-    """Fewest distinct patients sharing one combination of ``columns`` (None without columns or rows)."""
+    """Fewest distinct patients sharing one combination of ``columns`` (None without columns or rows).
+
+    Counted on integer codes (missing is a value of its own): each column numbered once, then combined."""
     if not columns or frame.empty:
         return None
-    keys = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), "\x00missing")
-    distinct = pd.concat([keys, frame[patient]], axis=1).drop_duplicates()
-    return int(distinct.groupby(list(columns), sort=False).size().min())
+    combination = np.zeros(len(frame), dtype="int64")
+    for column in columns:
+        codes, _ = pd.factorize(frame[column], use_na_sentinel=False)
+        combination, _ = pd.factorize(combination * (int(codes.max()) + 1) + codes)  # renumbered: stays small
+    patients, _ = pd.factorize(frame[patient])
+    width = int(patients.max()) + 1
+    pairs = pd.unique(combination.astype("int64") * width + patients)  # each patient once in its group
+    return int(np.bincount(pairs // width).min())
