@@ -54,7 +54,7 @@ from apps.clinical.models import (  # noqa: E402
 )
 from apps.core.models import AuditEntry  # noqa: E402
 from apps.exports import services  # noqa: E402
-from apps.exports.selectors import Filters, _analysis_table, _episodes, export_field_meta  # noqa: E402
+from apps.exports.selectors import _FACTOR_SLOTS, Filters, _analysis_table, _episodes, export_field_meta  # noqa: E402
 from registry.deid import ANALYSIS, get_profile  # noqa: E402
 
 EPISODES_PER_PATIENT = 1.0932
@@ -72,13 +72,16 @@ TABLES = (
 
 def _floor_sql(cut: dt.datetime) -> tuple[str, tuple]:
     """One SELECT of the rows and columns the analysis export reads: the episode's columns (as the export's own
-    query names them) and its latest locked assessment, with the factors' JSON."""
+    query names them) and its latest locked assessment with each factor slot's name and level, as the export
+    reads them. Not the whole factors JSON: its reasons are never exported, and reading them would make the
+    floor some 60% slower (13 s instead of 8 s at a million episodes), flattering the ratio."""
     profile = get_profile("safe_harbor")
     table = _analysis_table(_episodes(cut, Filters()), export_field_meta()[ANALYSIS], profile)
     episodes_sql, params = table.queryset.order_by().values_list(*table.columns).query.sql_with_params()
     assessment = Assessment._meta.db_table
+    factors = ", ".join(f"a.factors -> {i} ->> 'factor', a.factors -> {i} ->> 'level'" for i in _FACTOR_SLOTS)
     sql = (
-        f"SELECT e.*, a.model_version, a.category, a.score, a.is_retrospective, a.assessed_at, a.factors::text "
+        f"SELECT e.*, a.model_version, a.category, a.score, a.is_retrospective, a.assessed_at, {factors} "
         f"FROM ({episodes_sql}) e LEFT JOIN LATERAL (SELECT * FROM {assessment} x WHERE x.episode_id = e.episode_id "
         f"AND x.assessed_at <= %s ORDER BY x.assessed_at DESC, x.id DESC LIMIT 1) a ON true"
     )
