@@ -5,9 +5,10 @@ source) and returns bytes. Determinism, format by format:
 
 - **CSV**: fully deterministic (UTF-8, ``\\n`` line ends, ISO dates, ``true``/``false``, shortest
   round-trip floats).
-- **Parquet**: no timestamp is written; the footer's ``created_by`` names the pyarrow version, so the
-  bytes are identical for the same pyarrow. The pandas schema metadata is left out; each field
-  carries its label and unit, the schema the table title.
+- **Parquet**: coded values are dictionary-encoded text (:data:`CODE_TYPE`, sorted); no timestamp is
+  written; the footer's ``created_by`` names the pyarrow version, so the bytes are identical for the same
+  pyarrow. The pandas schema metadata is left out; each field carries its label and unit, the schema the
+  table title.
 - **Stata .dta** (format 118, Stata 14+): the header's timestamp is set to ``timestamp`` (the data
   cut) instead of the time of writing.
 - **SPSS .sav**: the header's creation date and time are set to ``timestamp``.
@@ -130,21 +131,49 @@ _ARROW_TYPES: dict[FieldKind, pa.DataType] = {
 }
 
 
+#: Coded values in Parquet: dictionary-encoded text, each distinct code stored once and numbered in sorted order
+#: (so the bytes do not depend on the order the rows arrived in). Readers that keep Arrow's types (pandas, R,
+#: polars) get categorical (factor) columns; others read plain text.
+CODE_TYPE = pa.dictionary(pa.int32(), pa.string())
+
+
+def _coded_array(series: pd.Series) -> pa.DictionaryArray:
+    """A code column as a dictionary array of its used values, sorted; missing is null."""
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object).where(series.notna(), None).astype("category")
+    categories = series.cat.categories.to_numpy(dtype=object)
+    codes = series.cat.codes.to_numpy()
+    used = np.zeros(len(categories) + 1, dtype=bool)  # the last: code -1, missing
+    used[codes] = True
+    kept = np.flatnonzero(used[:-1])
+    texts = np.array([str(value) for value in categories[kept]], dtype=object)
+    order = np.argsort(texts.astype(str), kind="stable")
+    renumbered = np.full(len(categories) + 1, -1, dtype=np.int32)
+    renumbered[kept[order]] = np.arange(len(kept), dtype=np.int32)
+    indices = renumbered[codes]
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, type=pa.int32(), mask=indices < 0), pa.array(texts[order], type=pa.string())
+    )
+
+
 def write_parquet(
     frame: pd.DataFrame, fields: Sequence[FieldMeta], *, title: str = "", compression: str | None = "zstd"
 ) -> bytes:
-    """Parquet with a typed schema; field metadata hold each column's label and unit."""
+    """Parquet with a typed schema (codes as :data:`CODE_TYPE`); field metadata hold each column's label and unit."""
     _check(frame, fields)
     arrays, schema_fields = [], []
     for meta in fields:
         kind = _ARROW_TYPES[meta.kind]
         series = frame[meta.name]
-        if meta.kind in (FieldKind.TEXT, FieldKind.CODE) and isinstance(series.dtype, pd.CategoricalDtype):
+        if meta.kind is FieldKind.CODE:
+            array = _coded_array(series)  # written as it is: no text per row to decode and encode again
+            kind = CODE_TYPE
+        elif meta.kind is FieldKind.TEXT and isinstance(series.dtype, pd.CategoricalDtype):
             # Decoded by arrow from the codes and the distinct texts: no Python string per row.
             dictionary = pa.array(series.cat.categories.to_numpy(dtype=object), type=kind, from_pandas=True)
             codes = pa.array(series.cat.codes.to_numpy(), mask=series.isna().to_numpy())
             array = pa.DictionaryArray.from_arrays(codes, dictionary).cast(kind)
-        elif meta.kind in (FieldKind.TEXT, FieldKind.CODE):
+        elif meta.kind is FieldKind.TEXT:
             array = pa.array(series.to_numpy(dtype=object), type=kind, from_pandas=True)  # None/NaN: null
         else:
             array = pa.array(series, type=kind, from_pandas=True)

@@ -8,6 +8,7 @@ import zipfile
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
 import pytest
@@ -78,7 +79,8 @@ def test_parquet_is_typed_and_labelled(files, safe_harbor):
     schema = table.schema
     assert str(schema.field("episode_start_day").type) == "int64"
     assert str(schema.field("pfs2_event").type) == "bool"
-    assert str(schema.field("tumour_type").type) == "string"
+    assert schema.field("tumour_type").type == pa.dictionary(pa.int32(), pa.string())  # a code: categorical
+    assert str(schema.field("patient_pseudonym").type) == "string"  # text
     assert schema.field("pfs2_months").metadata[b"unit"] == b"months"
     assert schema.metadata == {b"title": b"Analysis table: one row per rechallenge episode"}
     frame = table.to_pandas()
@@ -181,12 +183,15 @@ def test_a_categorical_text_column_is_written_as_the_same_texts_would_be(fmt):
     )
 
 
-def test_a_categorical_code_column_is_typed_as_text_in_parquet(tmp_path):
+def test_a_code_column_is_dictionary_encoded_in_parquet_with_only_its_used_values_sorted():
     fields = (FieldMeta("sex", "Sex", FieldKind.CODE, choices=(("female", "Female"), ("male", "Male"))),)
-    frame = pd.DataFrame({"sex": pd.Categorical(["male", None, "female"])})
+    frame = pd.DataFrame({"sex": pd.Categorical(["male", None, "male"], categories=["male", "other", "female"])})
     table = pq.read_table(io.BytesIO(write_table("parquet", frame, fields, title="", timestamp=DATA_CUT)))
-    assert str(table.schema.field("sex").type) == "string"
-    assert table.column("sex").to_pylist() == ["male", None, "female"]
+    column = table.column("sex").combine_chunks()
+    assert column.type == pa.dictionary(pa.int32(), pa.string())
+    assert column.dictionary.to_pylist() == ["male"]
+    assert column.to_pylist() == ["male", None, "male"]
+    assert table.to_pandas()["sex"].dtype == "category"
 
 
 def test_the_bundle_stores_compressed_formats_as_they_are_and_deflates_the_rest(files):
