@@ -591,8 +591,8 @@ def export_tables(
         frames = {name: take(name) for name in (ANALYSIS, IRAES, RESPONSES, FOLLOW_UPS) if name in reads}
     frames[ANALYSIS] = _joined_on_episode(frames[ANALYSIS], assessed, derived)
     report(90, "Tables read")
+    # Codes stay categories: the de-identification reads each distinct value once.
     return {name: frames[name] for name in (ANALYSIS, IRAES, RESPONSES, FOLLOW_UPS) if name in frames}
-    # codes stay categories: the de-identification reads each distinct value once
 
 
 __all__ = [
