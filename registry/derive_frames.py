@@ -343,10 +343,8 @@ def derive_episodes(frames: Frames | Mapping[str, pd.DataFrame]) -> pd.DataFrame
         frames.adverse_events, index, prior_key, start=start, death=death, last_contact=last_contact
     )
 
-    best = response["best"]
-    best_code = pd.Series(best).map(_CATEGORY_CODES).to_numpy(dtype="float64", na_value=np.nan)
-    best_known = ~np.isnan(best_code)
-    best_code = np.where(best_known, best_code, 0).astype("int64")
+    best, best_code = response["best"], response["best_code"]
+    best_known = best_code >= 0
     result = pd.DataFrame(
         {
             "patient_id": patient_id,
@@ -361,8 +359,8 @@ def derive_episodes(frames: Frames | Mapping[str, pd.DataFrame]) -> pd.DataFrame
             "worst_prior_grade": prior["worst_grade"],
             "all_prior_resolved": prior["all_resolved"],
             "best_overall_response": best,
-            "objective_response": best_known & _member(best_code, _OBJECTIVE),
-            "disease_control": best_known & _member(best_code, _CONTROL),
+            "objective_response": best_known & _member(np.maximum(best_code, 0), _OBJECTIVE),
+            "disease_control": best_known & _member(np.maximum(best_code, 0), _CONTROL),
             "response_evaluable": best_known & (best_code != _NE),
             "pfs2_months": pfs2_months,
             "pfs2_event": _nullable_bool(has_event, pfs2_known),
@@ -429,8 +427,7 @@ def _responses(raw: pd.DataFrame, index: pd.Index, start: np.ndarray) -> dict[st
         np.full(n, code_of["iUPD"]),
         np.full(n, code_of["NE"]),
     ]
-    # Chosen as codes, then named from the table of names (the last entry, for -1: None).
-    best = np.r_[_CODE_NAMES, None][np.select(conditions, choices, default=-1)]
+    best_code = np.select(conditions, choices, default=-1)  # -1: no best response
 
     # Progression: RECIST, the first PD. iRECIST, the first iUPD after the last iSD/iPR/iCR before
     # the first iCPD (the iUPD that iCPD confirmed), else that iCPD.
@@ -440,7 +437,12 @@ def _responses(raw: pd.DataFrame, index: pd.Index, start: np.ndarray) -> dict[st
     pending = _group_min(n, at, _masked(day, window & (code == _IUPD) & (segment == last_segment[at])))
     progression = np.where(irecist & ends_in_progression, _first_known(pending, progression_day), progression_day)
     adequate = window & (code != _NE) & ~is_progression
-    return {"best": best, "progression": progression, "last_adequate": _group_max(n, at, _masked(day, adequate))}
+    return {
+        "best_code": best_code,
+        "best": np.r_[_CODE_NAMES, None][best_code],  # named from the table of names (the last, for -1: None)
+        "progression": progression,
+        "last_adequate": _group_max(n, at, _masked(day, adequate)),
+    }
 
 
 def _irae_keys(raw: pd.DataFrame) -> np.ndarray:

@@ -207,7 +207,7 @@ def _texts(series: pd.Series) -> pd.Series:
         codes, distinct = pd.factorize(values.map(lambda value: None if value is None else _joined(value)))
     texts = np.array([_joined(value) for value in distinct], dtype=object)  # each distinct value once
     renumbered, categories = pd.factorize(texts)  # two values may read the same: ("a",) and "a"
-    codes = np.where(codes >= 0, renumbered[np.maximum(codes, 0)] if len(renumbered) else -1, -1)
+    codes = np.append(renumbered, -1)[codes]  # the last: code -1, missing, stays missing
     return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(np.asarray(categories, dtype=object))))
 
 
